@@ -1,0 +1,64 @@
+# capguard: `make` builds build/libcapguard.so and build/capguard; `make demo` runs the bundled
+# capture-violation demo; `make test` runs every test that needs no GPU.
+CUDA_HOME ?= /usr/local/cuda
+NCCL_HOME ?= $(CUDA_HOME)
+PREFIX ?= /usr/local
+BUILD := build
+VERSION := 0.1.0
+WERROR ?=
+ARCH := $(shell uname -m)
+
+CFLAGS_COMMON := -std=gnu11 -O2 -g -fPIC -Wall -Wextra -Wshadow -Wstrict-prototypes \
+                 -Wmissing-prototypes -Wvla $(WERROR)
+SHIM_CFLAGS := $(CFLAGS_COMMON) -fvisibility=hidden -ftls-model=initial-exec \
+               -DCG_VERSION=\"$(VERSION)\" -D_GNU_SOURCE
+SHIM_SRC := $(wildcard shim/*.c)
+SHIM_OBJ := $(SHIM_SRC:shim/%.c=$(BUILD)/shim/%.o)
+ifeq ($(ARCH),x86_64)
+SHIM_OBJ += $(BUILD)/shim/dlsym_x86_64.o
+endif
+SHIM_HDR := $(wildcard shim/*.h shim/*.def)
+
+.PHONY: all deps demo test install clean
+all: $(BUILD)/libcapguard.so $(BUILD)/capguard
+
+$(BUILD)/.deps: scripts/deps.sh
+	@scripts/deps.sh build
+	@mkdir -p $(BUILD) && touch $@
+
+$(BUILD)/shim/%.o: shim/%.c $(SHIM_HDR) $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(SHIM_CFLAGS) -c $< -o $@
+
+$(BUILD)/shim/%.o: shim/%.S
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
+
+$(BUILD)/exports.map: shim/exports.map.in shim/hooks.def
+	@mkdir -p $(BUILD)
+	$(CC) -E -P -x c -Ishim $< -o $@
+
+$(BUILD)/libcapguard.so: $(SHIM_OBJ) $(BUILD)/exports.map
+	$(CC) -shared -Wl,-soname,libcapguard.so -Wl,--version-script=$(BUILD)/exports.map \
+	  -Wl,-z,defs -o $@ $(SHIM_OBJ) -ldl -lpthread
+
+$(BUILD)/capguard: tools/capguard.c shim/config.def
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS_COMMON) -DCG_VERSION=\"$(VERSION)\" -Ishim -o $@ $<
+
+include tests/fakes/fakes.mk
+include tests/scenarios/scenarios.mk
+
+demo: all fakes scenarios
+	@tests/demo.sh
+
+test: all fakes scenarios
+	@tests/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BUILD)/libcapguard.so $(DESTDIR)$(PREFIX)/lib/libcapguard.so
+	install -m 0755 $(BUILD)/capguard $(DESTDIR)$(PREFIX)/bin/capguard
+
+clean:
+	rm -rf $(BUILD)

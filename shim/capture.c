@@ -1,0 +1,341 @@
+/* The capture model: which captures are active (stream, mode, owning thread, blocking or not),
+ * which streams joined them through events, which events were recorded in them, and the
+ * legality rules of CUDA 13 (DESIGN.md "Capture state and legality", DEVICE-FACTS.md matrix).
+ * Everything here runs with the capture lock held, and only while a capture is active or
+ * being begun/ended: the hot path (no capture anywhere) never reaches this file.
+ * Must never: call into CUDA with the lock held except cuStreamGetFlags on a begin. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+#include "core.h"
+
+#define CG_MAX_CAPTURES 64
+#define CG_STREAM_LEGACY ((uintptr_t)1)
+
+struct capture {
+    int used;
+    uint64_t id;
+    uintptr_t stream; /* origin stream key */
+    int mode;
+    int owner;    /* tid that began it */
+    int blocking; /* origin stream synchronizes with the legacy stream */
+    int has_cause;
+    char cause[320]; /* first violation that CUDA saw: "call at site" */
+    int d2h;
+    char d2h_site[256];
+};
+
+struct member { /* a stream that joined a capture, or an event recorded in one */
+    uintptr_t key;
+    int slot;
+    UT_hash_handle hh;
+};
+
+static struct capture caps[CG_MAX_CAPTURES];
+static struct member *joined, *events;
+static pthread_mutex_t cap_mutex = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t next_id = 1;
+static unsigned untracked;
+
+void cg_cap_lock(void) { pthread_mutex_lock(&cap_mutex); }
+void cg_cap_unlock(void) { pthread_mutex_unlock(&cap_mutex); }
+
+void cg_cap_reset_after_fork(void)
+{
+    /* CUDA does not survive fork: the child starts with no capture and a fresh lock.
+     * The tables' memory is dropped, not freed (the parent's other threads may have been
+     * inside malloc). */
+    pthread_mutex_init(&cap_mutex, NULL);
+    memset(caps, 0, sizeof caps);
+    joined = events = NULL;
+    __atomic_store_n(&cg_active_captures, 0, __ATOMIC_RELEASE);
+}
+
+static uintptr_t stream_key(void *s, int pt)
+{
+    uintptr_t h = (uintptr_t)s;
+    if (h == 2 || (h == 0 && pt))
+        return ((uintptr_t)cg_tid() << 8) | 2; /* the calling thread's per-thread stream */
+    return h == 0 ? CG_STREAM_LEGACY : h;
+}
+
+static struct member *find(struct member *set, uintptr_t key)
+{
+    struct member *m = NULL;
+    HASH_FIND(hh, set, &key, sizeof key, m);
+    return m;
+}
+
+static void put(struct member **set, uintptr_t key, int slot)
+{
+    struct member *m = find(*set, key);
+    if (!m) {
+        m = calloc(1, sizeof *m);
+        if (!m)
+            return;
+        m->key = key;
+        HASH_ADD(hh, *set, key, sizeof m->key, m);
+    }
+    m->slot = slot;
+}
+
+static void drop(struct member **set, struct member *m)
+{
+    HASH_DEL(*set, m);
+    free(m);
+}
+
+static int slot_of_stream(uintptr_t key)
+{
+    for (int i = 0; i < CG_MAX_CAPTURES; i++)
+        if (caps[i].used && caps[i].stream == key)
+            return i;
+    struct member *m = find(joined, key);
+    return m ? m->slot : -1;
+}
+
+int cg_stream_capturing_slot(const struct cg_call *c)
+{
+    return slot_of_stream(stream_key(c->stream, c->pt));
+}
+
+static void set_verdict(struct cg_call *c, int code, int reason, int slot)
+{
+    c->verdict = code;
+    c->reason = reason;
+    c->cap = slot;
+    c->cap_id = caps[slot].id;
+    c->cap_mode = caps[slot].mode;
+    c->cap_stream = caps[slot].stream;
+}
+
+/* A potentially unsafe call: prohibited when the thread is not Relaxed and it has a capture
+ * not begun Relaxed, or it is Global and any thread has a Global capture. */
+static void judge_unsafe(struct cg_call *c)
+{
+    int tmode = cg_tls.mode, me = cg_tid(), global = -1;
+    if (tmode == CG_MODE_RELAXED)
+        return;
+    for (int i = 0; i < CG_MAX_CAPTURES; i++) {
+        if (!caps[i].used)
+            continue;
+        if (caps[i].owner == me && caps[i].mode != CG_MODE_RELAXED) {
+            set_verdict(c, CG_ERR_CAPTURE_UNSUPPORTED, R_UNSAFE_MODE, i);
+            return;
+        }
+        if (global < 0 && caps[i].mode == CG_MODE_GLOBAL)
+            global = i;
+    }
+    if (tmode == CG_MODE_GLOBAL && global >= 0)
+        set_verdict(c, CG_ERR_CAPTURE_UNSUPPORTED, R_UNSAFE_MODE, global);
+}
+
+static void judge_implicit(struct cg_call *c)
+{
+    for (int i = 0; i < CG_MAX_CAPTURES; i++)
+        if (caps[i].used && caps[i].blocking) {
+            set_verdict(c, CG_ERR_CAPTURE_IMPLICIT, R_IMPLICIT_LEGACY, i);
+            return;
+        }
+}
+
+static int own_or_first(void)
+{
+    int first = -1, me = cg_tid();
+    for (int i = 0; i < CG_MAX_CAPTURES; i++) {
+        if (!caps[i].used)
+            continue;
+        if (caps[i].owner == me)
+            return i;
+        if (first < 0)
+            first = i;
+    }
+    return first;
+}
+
+void cg_judge(struct cg_call *c)
+{
+    c->verdict = 0;
+    c->reason = R_NONE;
+    c->cap = -1;
+    int slot;
+    switch (cg_hooks[c->hook].kind) {
+    case K_SYNC_DEVICE:
+        if ((slot = own_or_first()) >= 0)
+            set_verdict(c, CG_ERR_CAPTURE_UNSUPPORTED, R_DEVICE_SYNC, slot);
+        break;
+    case K_SYNC_STREAM:
+    case K_QUERY_STREAM:
+        if ((slot = cg_stream_capturing_slot(c)) >= 0)
+            set_verdict(c, CG_ERR_CAPTURE_UNSUPPORTED, R_SYNC_CAPTURING, slot);
+        else
+            judge_unsafe(c);
+        break;
+    case K_SYNC_EVENT:
+    case K_QUERY_EVENT: {
+        struct member *m = find(events, (uintptr_t)c->event);
+        if (m)
+            set_verdict(c, CG_ERR_CAPTURED_EVENT, R_CAPTURED_EVENT, m->slot);
+        else
+            judge_unsafe(c);
+        break;
+    }
+    case K_ALLOC:
+    case K_FREE:
+        judge_unsafe(c);
+        break;
+    case K_LEGACY:
+        judge_implicit(c);
+        break;
+    case K_ASYNC:
+        if (stream_key(c->stream, c->pt) == CG_STREAM_LEGACY)
+            judge_implicit(c);
+        break;
+    default:
+        break;
+    }
+}
+
+int cg_cap_relaxable(const struct cg_call *c)
+{
+    return c->reason == R_UNSAFE_MODE;
+}
+
+static int stream_blocking(uintptr_t key)
+{
+    if ((key & 0xff) == 2 && key > 0xff)
+        return 1; /* per-thread default stream synchronizes with the legacy stream */
+    static int (*get_flags)(void *, unsigned *);
+    if (!get_flags)
+        get_flags = (int (*)(void *, unsigned *))cg_drv_sym("cuStreamGetFlags");
+    unsigned flags = 0;
+    if (!get_flags || get_flags((void *)key, &flags) != 0)
+        return 0;
+    return (flags & 1u) == 0; /* CU_STREAM_NON_BLOCKING = 1 */
+}
+
+/* Begin: a new capture on c->stream (the real begin succeeded). Returns the slot or -1. */
+static int begin(const struct cg_call *c, int mode)
+{
+    uintptr_t key = stream_key(c->stream, c->pt);
+    for (int i = 0; i < CG_MAX_CAPTURES; i++) {
+        if (caps[i].used)
+            continue;
+        memset(&caps[i], 0, sizeof caps[i]);
+        caps[i].used = 1;
+        caps[i].id = next_id++;
+        caps[i].stream = key;
+        caps[i].mode = mode;
+        caps[i].owner = cg_tid();
+        caps[i].blocking = stream_blocking(key);
+        __atomic_add_fetch(&cg_active_captures, 1, __ATOMIC_ACQ_REL);
+        return i;
+    }
+    untracked++;
+    return -1;
+}
+
+/* End: forget the capture begun on c->stream; copy what a report needs first. */
+int cg_cap_end(const struct cg_call *c, uint64_t *id, char *cause, size_t n)
+{
+    int slot = -1;
+    uintptr_t key = stream_key(c->stream, c->pt);
+    for (int i = 0; i < CG_MAX_CAPTURES; i++)
+        if (caps[i].used && caps[i].stream == key)
+            slot = i;
+    if (slot < 0)
+        return -1;
+    *id = caps[slot].id;
+    snprintf(cause, n, "%s", caps[slot].has_cause ? caps[slot].cause : "");
+    struct member *m, *tmp;
+    HASH_ITER(hh, joined, m, tmp)
+    if (m->slot == slot)
+        drop(&joined, m);
+    HASH_ITER(hh, events, m, tmp)
+    if (m->slot == slot)
+        drop(&events, m);
+    caps[slot].used = 0;
+    __atomic_sub_fetch(&cg_active_captures, 1, __ATOMIC_ACQ_REL);
+    return slot;
+}
+
+/* Bookkeeping after a forwarded call that changes the model. */
+void cg_cap_track(struct cg_call *c)
+{
+    if (c->real_ret != 0)
+        return;
+    switch (cg_hooks[c->hook].kind) {
+    case K_BEGIN:
+        c->cap = begin(c, c->mode);
+        if (c->cap >= 0)
+            c->cap_id = caps[c->cap].id;
+        break;
+    case K_EVREC: {
+        int slot = slot_of_stream(stream_key(c->stream, c->pt));
+        struct member *m = find(events, (uintptr_t)c->event);
+        if (slot >= 0)
+            put(&events, (uintptr_t)c->event, slot);
+        else if (m)
+            drop(&events, m);
+        break;
+    }
+    case K_WAIT: {
+        struct member *m = find(events, (uintptr_t)c->event);
+        uintptr_t key = stream_key(c->stream, c->pt);
+        if (m && slot_of_stream(key) < 0)
+            put(&joined, key, m->slot);
+        break;
+    }
+    case K_ASYNC: {
+        int slot = slot_of_stream(stream_key(c->stream, c->pt));
+        if (slot >= 0 && c->d2h && !caps[slot].d2h) {
+            struct cg_site s;
+            cg_site_capture(&s, 3);
+            caps[slot].d2h = 1;
+            snprintf(caps[slot].d2h_site, sizeof caps[slot].d2h_site, "%s", s.brief);
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+int cg_cap_d2h_pending(int slot, char *site, size_t n)
+{
+    if (slot < 0 || !caps[slot].used || !caps[slot].d2h)
+        return 0;
+    snprintf(site, n, "%s", caps[slot].d2h_site);
+    return 1;
+}
+
+/* Any capture with a device-to-host copy pending (a device sync waits on all of them). */
+int cg_cap_any_d2h(char *site, size_t n)
+{
+    for (int i = 0; i < CG_MAX_CAPTURES; i++)
+        if (cg_cap_d2h_pending(i, site, n))
+            return 1;
+    return 0;
+}
+
+/* CUDA refused a call and invalidated the capture: remember the first such call. */
+void cg_cap_note_violation(int slot, const struct cg_call *c, const char *site)
+{
+    for (int i = 0; i < CG_MAX_CAPTURES; i++) {
+        int hit = slot < 0 ? caps[i].used : i == slot;
+        if (!hit || caps[i].has_cause)
+            continue;
+        caps[i].has_cause = 1;
+        snprintf(caps[i].cause, sizeof caps[i].cause, "%s at %s", cg_hooks[c->hook].name, site);
+    }
+}
+
+const char *cg_cap_mode_name(int mode)
+{
+    static const char *const names[] = {"global", "thread_local", "relaxed"};
+    return mode >= 0 && mode <= 2 ? names[mode] : "?";
+}
+
+unsigned cg_cap_untracked(void) { return untracked; }

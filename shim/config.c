@@ -1,0 +1,226 @@
+/* CAPGUARD_* variables: one table (config.def), validated parsing, the per-hook policy table.
+ * A bad value is reported with the variable, the value, what is accepted and the default
+ * used; the program goes on. Runs once, possibly before capguard's constructor: no malloc,
+ * no locks, getenv only. Never atoi. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core.h"
+
+struct cg_config cg_cfg;
+unsigned char cg_policy_of[HK_COUNT];
+
+static const char *const policy_names[CG_POL_COUNT] = {"auto", "observe", "reject", "defer", "relax"};
+
+const char *cg_policy_name(int p)
+{
+    return p >= 0 && p < CG_POL_COUNT ? policy_names[p] : "?";
+}
+
+static int policy_parse(const char *s, size_t n)
+{
+    for (int p = 0; p < CG_POL_COUNT; p++)
+        if (strlen(policy_names[p]) == n && strncmp(s, policy_names[p], n) == 0)
+            return p;
+    return -1;
+}
+
+static void bad_value(const char *var, const char *val, const char *accepted, const char *dflt)
+{
+    cg_err("capguard: %s=\"%s\" is not valid (accepted: %s); using the default \"%s\"\n", var, val,
+           accepted, dflt);
+}
+
+static int parse_mode(const char *v, int *out)
+{
+    if (strcmp(v, "0") == 0 || strcmp(v, "") == 0)
+        *out = -1;
+    else if (strcmp(v, "1") == 0)
+        *out = CG_POL_AUTO;
+    else if (strcmp(v, "auto") != 0 && policy_parse(v, strlen(v)) >= 0)
+        *out = policy_parse(v, strlen(v));
+    else
+        return -1;
+    return 0;
+}
+
+static int parse_uint(const char *v, const char *accepted, unsigned *out)
+{
+    unsigned long long lo = 0, hi = 0;
+    if (sscanf(accepted, "%llu..%llu", &lo, &hi) != 2)
+        hi = ~0u;
+    char *end = NULL;
+    errno = 0;
+    if (!isdigit((unsigned char)v[0]))
+        return -1;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || *end || x < lo || x > hi)
+        return -1;
+    *out = (unsigned)x;
+    return 0;
+}
+
+static int parse_text(const char *v, char *out, size_t n)
+{
+    size_t len = strlen(v);
+    if (len == 0 || len >= n)
+        return -1;
+    memcpy(out, v, len + 1);
+    return 0;
+}
+
+static int parse_pattern(const char *v, char *out, size_t n)
+{
+    for (const char *p = v; *p; p++) {
+        if (*p == '/')
+            return -1;
+        if (*p == '%') {
+            p++;
+            if (*p != 'h' && *p != 'p' && *p != 'r' && *p != '%')
+                return -1;
+        }
+    }
+    return parse_text(v, out, n);
+}
+
+/* "KEY:POLICY,..." -> per-hook table. Bad items are reported and skipped, good ones kept. */
+static int apply_policy_list(const char *v, int dry_run)
+{
+    int bad = 0;
+    const char *p = v;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *colon = memchr(p, ':', len);
+        char key[96];
+        int pol = -1, cls = -1, hook = -1;
+        if (colon && (size_t)(colon - p) < sizeof key) {
+            memcpy(key, p, (size_t)(colon - p));
+            key[colon - p] = 0;
+            pol = policy_parse(colon + 1, len - (size_t)(colon - p) - 1);
+            for (int k = 1; k < CG_CLASS_COUNT; k++)
+                if (strcmp(key, cg_class_name((enum cg_class)k)) == 0)
+                    cls = k;
+            if (cls < 0)
+                hook = cg_hook_by_name(key);
+        }
+        if (pol < 0 || (cls < 0 && hook < 0)) {
+            bad = 1;
+            if (!dry_run)
+                cg_err("capguard: CAPGUARD_POLICY item \"%.*s\" is not valid (accepted: KEY:POLICY with "
+                       "KEY one of SYNC, ALLOC, FREE, MEMCPY or a hooked entry point such as "
+                       "cudaStreamSynchronize, POLICY one of observe, reject, defer, relax, auto); "
+                       "item ignored\n",
+                       (int)len, p);
+        } else if (!dry_run && cls > 0) {
+            for (int h = 0; h < HK_COUNT; h++)
+                if ((int)cg_kind_class(cg_hooks[h].kind) == cls)
+                    cg_policy_of[h] = (unsigned char)pol;
+        }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    (void)bad;
+    return 0;
+}
+
+static void apply_entry_overrides(const char *v)
+{
+    /* entry-point items win over class items whatever their order: apply them last */
+    char buf[sizeof cg_cfg.policy];
+    snprintf(buf, sizeof buf, "%s", v);
+    for (char *save = NULL, *it = strtok_r(buf, ",", &save); it; it = strtok_r(NULL, ",", &save)) {
+        char *colon = strchr(it, ':');
+        if (!colon)
+            continue;
+        *colon = 0;
+        int h = cg_hook_by_name(it), pol = policy_parse(colon + 1, strlen(colon + 1));
+        if (h >= 0 && pol >= 0)
+            cg_policy_of[h] = (unsigned char)pol;
+    }
+}
+
+#define CG_TYPE_MODE 0
+#define CG_TYPE_BOOL 1
+#define CG_TYPE_UINT 2
+#define CG_TYPE_PATH 3
+#define CG_TYPE_PATTERN 4
+#define CG_TYPE_POLICY_LIST 5
+
+static int parse_one(int type, const char *v, const char *accepted, void *field, size_t size)
+{
+    switch (type) {
+    case CG_TYPE_MODE: return parse_mode(v, field);
+    case CG_TYPE_BOOL:
+        if (strcmp(v, "0") && strcmp(v, "1"))
+            return -1;
+        *(unsigned *)field = (unsigned)(v[0] - '0');
+        return 0;
+    case CG_TYPE_UINT: return parse_uint(v, accepted, field);
+    case CG_TYPE_PATH: return parse_text(v, field, size);
+    case CG_TYPE_PATTERN: return parse_pattern(v, field, size);
+    case CG_TYPE_POLICY_LIST:
+        if (strlen(v) >= size)
+            return -1;
+        memcpy(field, v, strlen(v) + 1);
+        return 0;
+    }
+    return -1;
+}
+
+/* Load one variable: its default first, then the environment's value if it is valid. */
+static void load_var(const char *name, int type, const char *dflt, const char *accepted, void *field,
+                     size_t size)
+{
+    parse_one(type, dflt, accepted, field, size);
+    const char *v = getenv(name);
+    if (!v)
+        return;
+    if (parse_one(type, v, accepted, field, size) != 0) {
+        bad_value(name, v, accepted, dflt);
+        parse_one(type, dflt, accepted, field, size);
+    }
+}
+
+static void warn_unknown_vars(void)
+{
+    extern char **environ;
+    static const char *const known[] = {
+#define CG_VAR(name, field, type, dflt, accepted, help) #name,
+#include "config.def"
+#undef CG_VAR
+        "CAPGUARD_LIB", /* set by the launcher for its own use */
+    };
+    for (char **e = environ; e && *e; e++) {
+        if (strncmp(*e, "CAPGUARD", 8) != 0)
+            continue;
+        size_t len = strcspn(*e, "=");
+        int ok = 0;
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+            if (strlen(known[i]) == len && strncmp(*e, known[i], len) == 0)
+                ok = 1;
+        if (!ok)
+            cg_err("capguard: unknown variable %.*s ignored (see capguard --help for the list)\n",
+                   (int)len, *e);
+    }
+}
+
+void cg_config_load(void)
+{
+    load_var("CAPGUARD", CG_TYPE_MODE, "0", "0|1|observe|reject|defer|relax", &cg_cfg.mode,
+             sizeof cg_cfg.mode);
+    if (cg_cfg.mode < 0)
+        return; /* inert: read nothing else, say nothing */
+#define CG_VAR(name, field, type, dflt, accepted, help)                                   \
+    if (CG_TYPE_##type != CG_TYPE_MODE)                                                   \
+        load_var(#name, CG_TYPE_##type, dflt, accepted, &cg_cfg.field, sizeof cg_cfg.field);
+#include "config.def"
+#undef CG_VAR
+    warn_unknown_vars();
+    for (int h = 0; h < HK_COUNT; h++)
+        cg_policy_of[h] = (unsigned char)cg_cfg.mode;
+    apply_policy_list(cg_cfg.policy, 0);
+    apply_entry_overrides(cg_cfg.policy);
+}

@@ -1,0 +1,158 @@
+/* Shared internals of libcapguard: global state, thread-local state, the call lifecycle
+ * used by the generated wrappers, and the interfaces between the shim's files.
+ * Nothing here is exported (the build uses -fvisibility=hidden and a version script). */
+#ifndef CG_CORE_H
+#define CG_CORE_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "hooks.h"
+
+enum cg_state { CG_UNINIT, CG_OFF, CG_ON, CG_DOWN };
+enum cg_policy { CG_POL_AUTO, CG_POL_OBSERVE, CG_POL_REJECT, CG_POL_DEFER, CG_POL_RELAX, CG_POL_COUNT };
+enum cg_reason {
+    R_NONE,
+    R_DEVICE_SYNC,     /* device/context sync while any capture is active */
+    R_SYNC_CAPTURING,  /* sync or query of a stream that is capturing */
+    R_CAPTURED_EVENT,  /* sync or query of an event recorded in an active capture */
+    R_UNSAFE_MODE,     /* potentially unsafe call prohibited by the thread's interaction mode */
+    R_IMPLICIT_LEGACY, /* legacy-stream work while a blocking stream captures */
+    R_COUNT
+};
+enum cg_outcome {
+    CG_OUT_NONE,
+    CG_OUT_OBSERVED,  /* forwarded unchanged */
+    CG_OUT_REJECTED,  /* not forwarded, error returned */
+    CG_OUT_DEFERRED,  /* queued until the last capture ends */
+    CG_OUT_RELAXED,   /* forwarded with the thread relaxed */
+    CG_OUT_ANSWERED,  /* a query of the capturing stream answered as complete */
+    CG_OUT_COUNT
+};
+
+/* CUDA's numbers (runtime and driver agree on these). */
+#define CG_ERR_CAPTURE_UNSUPPORTED 900
+#define CG_ERR_CAPTURE_INVALIDATED 901
+#define CG_ERR_CAPTURE_IMPLICIT 906
+#define CG_ERR_CAPTURED_EVENT 907
+#define CG_ERR_CAPTURE_WRONG_THREAD 908
+#define CG_ERR_UNKNOWN 999
+#define CG_MODE_GLOBAL 0
+#define CG_MODE_THREAD_LOCAL 1
+#define CG_MODE_RELAXED 2
+
+struct cg_tls {
+    int depth;    /* > 0 while inside a judged hook: inner hooks pass through */
+    int mode;     /* the thread's capture interaction mode as the program set it */
+    int tid;      /* cached gettid(), 0 = not yet */
+};
+extern __thread struct cg_tls cg_tls __attribute__((tls_model("initial-exec")));
+extern int cg_state;           /* enum cg_state */
+extern int cg_active_captures; /* captures begun and not ended, process-wide */
+
+#define CG_PATH_MAX 512
+struct cg_config {
+    int mode; /* -1 off, else enum cg_policy */
+    char policy[1024];
+    char log_dir[CG_PATH_MAX];
+    char log_file[CG_PATH_MAX];
+    unsigned stack_depth;
+    unsigned python;
+    unsigned stderr_limit;
+    unsigned quiet;
+};
+extern struct cg_config cg_cfg;
+extern unsigned char cg_policy_of[HK_COUNT]; /* enum cg_policy per hook */
+
+/* init.c */
+int cg_init(void);
+int cg_tid(void);
+
+/* config.c */
+void cg_config_load(void);
+const char *cg_policy_name(int p);
+
+/* resolve.c */
+void *cg_real(int hook);
+void *cg_drv_sym(const char *name);
+int cg_missing(int hook);
+void cg_resolve_atfork_child(void);
+
+/* capture.c: the model (call with the capture lock held) */
+void cg_cap_lock(void);
+void cg_cap_unlock(void);
+void cg_cap_reset_after_fork(void);
+void cg_judge(struct cg_call *c);
+void cg_cap_track(struct cg_call *c);
+int cg_cap_end(const struct cg_call *c, uint64_t *id, char *cause, size_t n);
+int cg_cap_relaxable(const struct cg_call *c);
+int cg_cap_d2h_pending(int slot, char *site, size_t n);
+int cg_cap_any_d2h(char *site, size_t n);
+void cg_cap_note_violation(int slot, const struct cg_call *c, const char *site);
+const char *cg_cap_mode_name(int mode);
+int cg_stream_capturing_slot(const struct cg_call *c);
+
+/* policy.c */
+enum cg_action cg_decide(struct cg_call *c);
+void cg_defer_run_if_idle(void);
+const char *cg_reason_text(int r);
+const char *cg_outcome_name(int o);
+
+/* core.c: wrapper lifecycle */
+int cg_enter_slow(struct cg_call *c);
+void cg_before_forward(struct cg_call *c, enum cg_action a);
+void cg_after_forward(struct cg_call *c, enum cg_action a);
+int cg_leave(struct cg_call *c);
+int cg_replay(int hook, uintptr_t arg);
+
+/* attrib.c */
+struct cg_site {
+    char native[1024]; /* JSON array body of native frames */
+    char python[512];  /* JSON array body of Python frames */
+    char brief[256];   /* one-line "file.py:12 in f" or "module+0x1234" */
+    uint64_t hash;
+};
+void cg_site_capture(struct cg_site *s, int skip);
+void cg_attrib_init(void);
+
+/* counters and paths for the summary */
+unsigned cg_proc_unmatched(void);
+unsigned cg_defer_dropped(void);
+unsigned cg_cap_untracked(void);
+const char *cg_log_path(void);
+const char *cg_d2h_site(void);
+
+/* resolve.c: hand-written hooks */
+int cuGetProcAddress(const char *sym, void **pfn, int ver, unsigned long long flags);
+int cuGetProcAddress_v2(const char *sym, void **pfn, int ver, unsigned long long flags, int *status);
+
+/* log.c */
+void cg_log_init(void);
+void cg_log_event(const char *json_body); /* one JSONL line: {"ts":..,"pid":..,"rank":.., <body>} */
+void cg_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cg_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int cg_rank(void);
+int cg_world(void);
+size_t cg_json_str(char *out, size_t n, const char *s);
+
+/* report.c */
+void cg_report_violation(struct cg_call *c);
+void cg_report_capture_begin(const struct cg_call *c);
+void cg_report_capture_end(const struct cg_call *c, uint64_t id, const char *cause);
+void cg_summary(void);
+
+static inline int cg_enter(struct cg_call *c)
+{
+    int st = __atomic_load_n(&cg_state, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(st == CG_UNINIT, 0))
+        st = cg_init();
+    if (st != CG_ON || cg_tls.depth)
+        return 0;
+    enum cg_kind k = cg_hooks[c->hook].kind;
+    if (k != K_BEGIN && k != K_END && k != K_XMODE &&
+        __atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE) == 0)
+        return 0;
+    return cg_enter_slow(c);
+}
+
+#endif

@@ -1,0 +1,122 @@
+/* Hook identities and the per-call record, generated from hooks.def.
+ * Holds: enum cg_hook (HK_<name>), the hook descriptor table, struct cg_call (what a wrapper
+ * knows about one intercepted call) and the arity macros that turn hooks.def signatures into
+ * parameter and argument lists. Never include CUDA headers here: their macros rename symbols. */
+#ifndef CG_HOOKS_H
+#define CG_HOOKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum cg_lib { CG_LIB_RT, CG_LIB_DRV, CG_LIB_COUNT };
+
+/* What the legality model does with a call. */
+enum cg_kind {
+    K_BEGIN,        /* stream capture begins (stream, mode) */
+    K_END,          /* stream capture ends */
+    K_XMODE,        /* thread capture interaction mode exchange */
+    K_EVREC,        /* event recorded in a stream: joins the event to a capture */
+    K_WAIT,         /* stream waits on an event: joins the stream to a capture */
+    K_SYNC_DEVICE,  /* device / context synchronization */
+    K_SYNC_STREAM,  /* stream synchronization */
+    K_QUERY_STREAM, /* stream query */
+    K_SYNC_EVENT,   /* event synchronization */
+    K_QUERY_EVENT,  /* event query */
+    K_LEGACY,       /* synchronous copy / set on the legacy stream */
+    K_ASYNC,        /* asynchronous copy (device-to-host ones are remembered per capture) */
+    K_ALLOC,        /* allocation, host registration */
+    K_FREE,         /* free, host unregistration */
+    K_PROC,         /* cuGetProcAddress */
+    K_COUNT
+};
+
+/* Policy classes: what CAPGUARD_POLICY names (besides entry points). */
+enum cg_class { CG_CLASS_NONE, CG_CLASS_SYNC, CG_CLASS_ALLOC, CG_CLASS_FREE, CG_CLASS_MEMCPY, CG_CLASS_COUNT };
+
+enum cg_hook {
+#define HOOK(lib, name, kind, info, n, sig) HK_##name,
+#define HOOK_CUSTOM(lib, name, kind) HK_##name,
+#include "hooks.def"
+    HK_COUNT
+};
+
+struct cg_hook_desc {
+    const char *name;
+    enum cg_lib lib;
+    enum cg_kind kind;
+    int nargs;
+    void *wrapper; /* capguard's exported wrapper */
+};
+
+/* One intercepted call, as the wrapper saw it. */
+struct cg_call {
+    int hook;
+    void *stream;   /* stream argument, raw handle */
+    void *event;
+    void *ptr;
+    int *pmode;     /* cudaThreadExchangeStreamCaptureMode argument */
+    int mode;       /* capture mode argument of a begin */
+    int pt;         /* per-thread-default-stream variant (_ptsz/_ptds) */
+    int d2h;        /* device-to-host copy */
+    size_t bytes;
+    uintptr_t arg0; /* the single argument of a deferrable call */
+    int ret;        /* what the wrapper returns */
+    int real_ret;   /* what the real call returned (when it ran) */
+    int forwarded;
+    int saved_errno;
+    /* filled by the judge and the policy */
+    int verdict;    /* what CUDA returns for this call now (0 = legal) */
+    int reason;     /* enum cg_reason */
+    int cap;        /* capture slot the verdict concerns, -1 none */
+    uint64_t cap_id;      /* that capture, copied while the model was locked */
+    int cap_mode;
+    uintptr_t cap_stream;
+    int policy;     /* enum cg_policy applied */
+    int action;     /* enum cg_outcome taken */
+};
+
+enum cg_action { CG_ACT_FORWARD, CG_ACT_RELAX, CG_ACT_RETURN };
+
+extern const struct cg_hook_desc cg_hooks[HK_COUNT];
+enum cg_class cg_kind_class(enum cg_kind k);
+const char *cg_class_name(enum cg_class c);
+int cg_hook_by_name(const char *name);
+
+/* Arity macros: hooks.def signatures are flat (T1, a1, T2, a2, ...) lists. */
+#define CG_PARAMS_0() void
+#define CG_PARAMS_1(T1, a1) T1 a1
+#define CG_PARAMS_2(T1, a1, T2, a2) T1 a1, T2 a2
+#define CG_PARAMS_3(T1, a1, T2, a2, T3, a3) T1 a1, T2 a2, T3 a3
+#define CG_PARAMS_4(T1, a1, T2, a2, T3, a3, T4, a4) T1 a1, T2 a2, T3 a3, T4 a4
+#define CG_PARAMS_5(T1, a1, T2, a2, T3, a3, T4, a4, T5, a5) T1 a1, T2 a2, T3 a3, T4 a4, T5 a5
+#define CG_PARAMS_6(T1, a1, T2, a2, T3, a3, T4, a4, T5, a5, T6, a6) \
+    T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6
+#define CG_ARGS_0()
+#define CG_ARGS_1(T1, a1) a1
+#define CG_ARGS_2(T1, a1, T2, a2) a1, a2
+#define CG_ARGS_3(T1, a1, T2, a2, T3, a3) a1, a2, a3
+#define CG_ARGS_4(T1, a1, T2, a2, T3, a3, T4, a4) a1, a2, a3, a4
+#define CG_ARGS_5(T1, a1, T2, a2, T3, a3, T4, a4, T5, a5) a1, a2, a3, a4, a5
+#define CG_ARGS_6(T1, a1, T2, a2, T3, a3, T4, a4, T5, a5, T6, a6) a1, a2, a3, a4, a5, a6
+/* The single argument of a one-argument call, as an integer (for the deferred queue). */
+#define CG_ARG0_0() 0
+#define CG_ARG0_1(T1, a1) ((uintptr_t)(a1))
+#define CG_ARG0_2(...) 0
+#define CG_ARG0_3(...) 0
+#define CG_ARG0_4(...) 0
+#define CG_ARG0_5(...) 0
+#define CG_ARG0_6(...) 0
+/* Replaying a deferred call: only zero- and one-argument calls can be deferred. */
+#define CG_REPLAY_0(fn, ...) ((int (*)(void))(fn))()
+#define CG_REPLAY_1(fn, T1, a1) ((int (*)(T1))(fn))((T1)arg)
+#define CG_REPLAY_2(fn, ...) -1
+#define CG_REPLAY_3(fn, ...) -1
+#define CG_REPLAY_4(fn, ...) -1
+#define CG_REPLAY_5(fn, ...) -1
+#define CG_REPLAY_6(fn, ...) -1
+
+#define CG_EXPAND(...) __VA_ARGS__
+#define CG_CALL(m, ...) m(__VA_ARGS__)
+#define CG_NOINFO ()
+
+#endif

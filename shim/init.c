@@ -1,0 +1,71 @@
+/* Process-level life of the shim: lazy initialisation (hooks may run before the constructor),
+ * the constructor/destructor, fork handling, thread ids.
+ * Must never: exit, abort, take a lock a hook could already hold, or allocate after fork. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "core.h"
+
+__thread struct cg_tls cg_tls __attribute__((tls_model("initial-exec")));
+int cg_state = CG_UNINIT;
+int cg_active_captures;
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static void atfork_child(void)
+{
+    cg_tls.tid = 0;
+    cg_cap_reset_after_fork();
+    cg_resolve_atfork_child();
+}
+
+static void do_init(void)
+{
+    int saved = errno;
+    cg_config_load();
+    if (cg_cfg.mode < 0) {
+        __atomic_store_n(&cg_state, CG_OFF, __ATOMIC_RELEASE);
+        errno = saved;
+        return;
+    }
+    cg_attrib_init();
+    cg_log_init();
+    pthread_atfork(NULL, NULL, atfork_child);
+    __atomic_store_n(&cg_state, CG_ON, __ATOMIC_RELEASE);
+    errno = saved;
+}
+
+int cg_init(void)
+{
+    /* A hook reached from inside our own initialisation passes through. */
+    static __thread int initialising;
+    if (initialising)
+        return CG_OFF;
+    initialising = 1;
+    pthread_once(&init_once, do_init);
+    initialising = 0;
+    return __atomic_load_n(&cg_state, __ATOMIC_ACQUIRE);
+}
+
+int cg_tid(void)
+{
+    if (!cg_tls.tid)
+        cg_tls.tid = (int)syscall(SYS_gettid);
+    return cg_tls.tid;
+}
+
+__attribute__((constructor)) static void cg_ctor(void)
+{
+    cg_init();
+}
+
+__attribute__((destructor)) static void cg_dtor(void)
+{
+    if (__atomic_load_n(&cg_state, __ATOMIC_ACQUIRE) != CG_ON)
+        return;
+    cg_summary();
+    /* Hooks after this point (other destructors, atexit handlers) pass straight through. */
+    __atomic_store_n(&cg_state, CG_DOWN, __ATOMIC_RELEASE);
+}

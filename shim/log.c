@@ -1,0 +1,228 @@
+/* Output: the per-rank JSONL log (one write() per line, O_APPEND, opened on first event),
+ * stderr lines, rank / world-size / host detection, JSON string escaping.
+ * Must never: write a line in more than one write(), pass user text as a format string,
+ * or create a file or directory while capguard is disabled. */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "core.h"
+
+#define CG_LINE_MAX 8192
+
+static int log_fd = -1;
+static int log_failed;
+static pid_t log_pid;
+static pthread_mutex_t open_mutex = PTHREAD_MUTEX_INITIALIZER;
+static int rank = 0, world = 1;
+static char rank_source[32] = "default";
+static char host[128] = "unknown";
+static char log_path[CG_PATH_MAX * 2];
+
+static int env_int(const char *name, int *out)
+{
+    const char *v = getenv(name);
+    char *end = NULL;
+    if (!v || !*v)
+        return 0;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || *end || x < 0 || x > 1 << 24)
+        return 0;
+    *out = (int)x;
+    return 1;
+}
+
+/* torchrun, Open MPI, PMI/PMIx (MPICH, Hydra), Slurm: the first that sets a rank wins. */
+static void detect_rank(void)
+{
+    static const char *const vars[][3] = {
+        {"RANK", "WORLD_SIZE", "torchrun"},
+        {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "openmpi"},
+        {"PMI_RANK", "PMI_SIZE", "pmi"},
+        {"PMIX_RANK", "PMIX_SIZE", "pmix"},
+        {"SLURM_PROCID", "SLURM_NTASKS", "slurm"},
+    };
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        int r;
+        if (env_int(vars[i][0], &r)) {
+            rank = r;
+            if (!env_int(vars[i][1], &world) || world <= rank)
+                world = rank + 1;
+            snprintf(rank_source, sizeof rank_source, "%s", vars[i][2]);
+            return;
+        }
+    }
+}
+
+int cg_rank(void) { return rank; }
+int cg_world(void) { return world; }
+
+void cg_log_init(void)
+{
+    detect_rank();
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "unknown");
+    host[sizeof host - 1] = 0;
+}
+
+size_t cg_json_str(char *out, size_t n, const char *s)
+{
+    size_t o = 0;
+    if (n < 3) {
+        if (n)
+            out[0] = 0;
+        return 0;
+    }
+    out[o++] = '"';
+    for (; s && *s && o + 8 < n; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)ch;
+        } else if (ch < 0x20) {
+            o += (size_t)snprintf(out + o, n - o, "\\u%04x", ch);
+        } else {
+            out[o++] = (char)ch;
+        }
+    }
+    out[o++] = '"';
+    out[o] = 0;
+    return o;
+}
+
+static void expand_pattern(char *out, size_t n, const char *pat)
+{
+    size_t o = 0;
+    for (const char *p = pat; *p && o + 1 < n; p++) {
+        if (*p != '%') {
+            out[o++] = *p;
+            continue;
+        }
+        p++;
+        int w = 0;
+        if (*p == 'h')
+            w = snprintf(out + o, n - o, "%s", host);
+        else if (*p == 'p')
+            w = snprintf(out + o, n - o, "%d", (int)getpid());
+        else if (*p == 'r')
+            w = snprintf(out + o, n - o, "%d", rank);
+        else if (*p == '%')
+            w = snprintf(out + o, n - o, "%%");
+        if (w < 0 || (size_t)w >= n - o)
+            break;
+        o += (size_t)w;
+    }
+    out[o < n ? o : n - 1] = 0;
+}
+
+static void mkdirs(const char *dir)
+{
+    char tmp[CG_PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            mkdir(tmp, 0777);
+            *p = '/';
+        }
+    mkdir(tmp, 0777);
+}
+
+static void write_all(int fd, const char *buf, size_t len)
+{
+    ssize_t w = write(fd, buf, len); /* one write: O_APPEND lines never interleave */
+    (void)w;
+}
+
+static void open_log(void)
+{
+    pthread_mutex_lock(&open_mutex);
+    if ((log_fd < 0 || log_pid != getpid()) && !log_failed) {
+        if (log_fd >= 0) /* a forked child gets a file of its own */
+            close(log_fd);
+        char name[CG_PATH_MAX];
+        expand_pattern(name, sizeof name, cg_cfg.log_file);
+        mkdirs(cg_cfg.log_dir);
+        snprintf(log_path, sizeof log_path, "%s/%s", cg_cfg.log_dir, name);
+        log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        log_pid = getpid();
+        if (log_fd < 0) {
+            log_failed = 1;
+            cg_err("capguard: cannot open the log %s (%s); events go to stderr only\n", log_path,
+                   strerror(errno));
+        } else {
+            char line[1024], qh[300], qs[40];
+            cg_json_str(qh, sizeof qh, host);
+            cg_json_str(qs, sizeof qs, rank_source);
+            int n = snprintf(line, sizeof line,
+                             "{\"ev\":\"start\",\"ts\":%.6f,\"host\":%s,\"pid\":%d,\"rank\":%d,\"world_size\":%d,"
+                             "\"rank_source\":%s,\"version\":\"" CG_VERSION "\",\"policy_default\":\"%s\"}\n",
+                             (double)time(NULL), qh, (int)getpid(), rank, world, qs, cg_policy_name(cg_cfg.mode));
+            write_all(log_fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+        }
+    }
+    pthread_mutex_unlock(&open_mutex);
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void cg_log_event(const char *body)
+{
+    if (log_fd < 0 || log_pid != getpid())
+        open_log();
+    if (log_fd < 0)
+        return;
+    char line[CG_LINE_MAX];
+    int n = snprintf(line, sizeof line, "{\"ts\":%.6f,\"pid\":%d,\"rank\":%d,\"tid\":%d,%s}\n", now(),
+                     (int)getpid(), rank, cg_tid(), body);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof line) /* too long: keep it one valid JSON line */
+        n = snprintf(line, sizeof line, "{\"ts\":%.6f,\"pid\":%d,\"rank\":%d,\"ev\":\"truncated\"}\n", now(),
+                     (int)getpid(), rank);
+    write_all(log_fd, line, (size_t)n);
+}
+
+static void vsay(int always, const char *fmt, va_list ap)
+{
+    if (!always && cg_cfg.quiet)
+        return;
+    char line[2048];
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof line) {
+        n = sizeof line - 1;
+        line[n - 1] = '\n';
+    }
+    write_all(2, line, (size_t)n);
+}
+
+void cg_say(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsay(0, fmt, ap);
+    va_end(ap);
+}
+
+void cg_err(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsay(1, fmt, ap);
+    va_end(ap);
+}
+
+const char *cg_log_path(void) { return log_fd >= 0 ? log_path : NULL; }

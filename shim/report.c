@@ -1,0 +1,191 @@
+/* Reports: one stderr line and one JSONL event per violation (written at once, before the
+ * hook returns: the next call may block for ever), capture begin/end events with the first
+ * violation named as the cause of a 901, and the summary at exit (per call, site, action).
+ * Must never: hold the capture lock while writing, or print more than CAPGUARD_STDERR_LIMIT
+ * lines per site (the log keeps every event). */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "core.h"
+
+#define CG_MAX_SITES 256
+
+struct site_count {
+    int hook;
+    uint64_t hash;
+    unsigned count;
+    unsigned by_outcome[CG_OUT_COUNT];
+    char brief[256];
+};
+static struct site_count sites[CG_MAX_SITES];
+static unsigned n_sites, sites_overflow, captures_seen, violations, failed_captures;
+static pthread_mutex_t report_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+
+/* Count the site; returns how many times it was seen, this one included. */
+static unsigned count_site(const struct cg_call *c, const struct cg_site *s)
+{
+    unsigned seen = 0;
+    pthread_mutex_lock(&report_mutex);
+    violations++;
+    struct site_count *slot = NULL;
+    for (unsigned i = 0; i < n_sites && !slot; i++)
+        if (sites[i].hook == c->hook && sites[i].hash == s->hash)
+            slot = &sites[i];
+    if (!slot && n_sites < CG_MAX_SITES) {
+        slot = &sites[n_sites++];
+        slot->hook = c->hook;
+        slot->hash = s->hash;
+        snprintf(slot->brief, sizeof slot->brief, "%s", s->brief);
+    }
+    if (slot) {
+        seen = ++slot->count;
+        slot->by_outcome[c->action < CG_OUT_COUNT ? c->action : 0]++;
+    } else {
+        sites_overflow++;
+        seen = 1;
+    }
+    pthread_mutex_unlock(&report_mutex);
+    return seen;
+}
+
+static const char *what_cuda_does(const struct cg_call *c, char *buf, size_t n)
+{
+    if (!c->verdict)
+        snprintf(buf, n, "CUDA returned %d, which capguard's model did not predict", c->real_ret);
+    else if (c->verdict == CG_ERR_CAPTURE_UNSUPPORTED || c->verdict == CG_ERR_CAPTURE_IMPLICIT)
+        snprintf(buf, n, "CUDA returns %d and invalidates capture %llu", c->verdict, (unsigned long long)c->cap_id);
+    else
+        snprintf(buf, n, "CUDA returns %d and invalidates capture %llu", c->verdict, (unsigned long long)c->cap_id);
+    return buf;
+}
+
+static const char *what_we_did(const struct cg_call *c, char *buf, size_t n)
+{
+    const char *d2h = cg_d2h_site();
+    switch (c->action) {
+    case CG_OUT_REJECTED:
+        if (d2h[0])
+            snprintf(buf, n, "rejected (returned %d): the capture recorded a device-to-host copy at %s that has "
+                     "not run, so the host would read stale data if this sync were deferred", c->ret, d2h);
+        else
+            snprintf(buf, n, "rejected (returned %d, capture %llu still valid)", c->ret, (unsigned long long)c->cap_id);
+        break;
+    case CG_OUT_DEFERRED: snprintf(buf, n, "deferred until the last capture ends (returned 0)"); break;
+    case CG_OUT_RELAXED: snprintf(buf, n, "ran with the thread relaxed (returned %d)", c->ret); break;
+    case CG_OUT_ANSWERED: snprintf(buf, n, "answered as complete (returned 0)"); break;
+    default: snprintf(buf, n, "forwarded unchanged (returned %d)", c->ret); break;
+    }
+    return buf;
+}
+
+void cg_report_violation(struct cg_call *c)
+{
+    struct cg_site s;
+    cg_site_capture(&s, 2);
+    s.hash = s.hash * 1000003u + (uint64_t)c->hook;
+    if (!c->verdict)
+        c->action = CG_OUT_OBSERVED; /* seen only by its result */
+    if (c->forwarded && (c->real_ret == CG_ERR_CAPTURE_UNSUPPORTED || c->real_ret == CG_ERR_CAPTURE_IMPLICIT ||
+                         c->real_ret == CG_ERR_CAPTURED_EVENT)) {
+        cg_cap_lock();
+        cg_cap_note_violation(c->reason == R_DEVICE_SYNC || c->cap < 0 ? -1 : c->cap, c, s.brief);
+        cg_cap_unlock();
+    }
+    unsigned seen = count_site(c, &s);
+    const char *name = cg_hooks[c->hook].name;
+    char cuda[160], did[512];
+    what_cuda_does(c, cuda, sizeof cuda);
+    what_we_did(c, did, sizeof did);
+    if (seen <= cg_cfg.stderr_limit)
+        cg_say("capguard: [rank %d pid %d tid %d] %s(stream=%p) during capture %llu (%s, stream 0x%llx): %s; %s. "
+               "policy %s: %s. at %s\n",
+               cg_rank(), (int)getpid(), cg_tid(), name, c->stream, (unsigned long long)c->cap_id,
+               cg_cap_mode_name(c->cap_mode), (unsigned long long)c->cap_stream, cg_reason_text(c->reason), cuda,
+               cg_policy_name(c->policy), did, s.brief);
+    else if (seen == cg_cfg.stderr_limit + 1)
+        cg_say("capguard: %s at %s: further violations at this site are counted, not printed\n", name, s.brief);
+    char body[7000], qdid[600], qbrief[300], qd2h[300], real[16] = "null";
+    if (c->forwarded)
+        snprintf(real, sizeof real, "%d", c->real_ret);
+    cg_json_str(qdid, sizeof qdid, did);
+    cg_json_str(qbrief, sizeof qbrief, s.brief);
+    cg_json_str(qd2h, sizeof qd2h, cg_d2h_site());
+    snprintf(body, sizeof body,
+             "\"ev\":\"violation\",\"call\":\"%s\",\"class\":\"%s\",\"stream\":\"%p\",\"event\":\"%p\","
+             "\"capture\":%llu,\"capture_mode\":\"%s\",\"capture_stream\":\"0x%llx\",\"thread_mode\":\"%s\","
+             "\"world_size\":%d,\"reason\":\"%s\",\"predicted\":%d,\"policy\":\"%s\",\"action\":\"%s\","
+             "\"returned\":%d,\"real_returned\":%s,\"d2h_site\":%s,\"detail\":%s,\"site\":%s,\"native\":[%s],"
+             "\"python\":[%s]",
+             name, cg_class_name(cg_kind_class(cg_hooks[c->hook].kind)), c->stream, c->event,
+             (unsigned long long)c->cap_id, cg_cap_mode_name(c->cap_mode), (unsigned long long)c->cap_stream,
+             cg_cap_mode_name(cg_tls.mode), cg_world(), cg_reason_text(c->reason), c->verdict,
+             cg_policy_name(c->policy), cg_outcome_name(c->action), c->ret, real, qd2h, qdid, qbrief, s.native, s.python);
+    cg_log_event(body);
+}
+
+void cg_report_capture_begin(const struct cg_call *c)
+{
+    pthread_mutex_lock(&report_mutex);
+    captures_seen++;
+    pthread_mutex_unlock(&report_mutex);
+    char body[256];
+    snprintf(body, sizeof body, "\"ev\":\"capture_begin\",\"call\":\"%s\",\"capture\":%llu,\"stream\":\"%p\",\"mode\":\"%s\"",
+             cg_hooks[c->hook].name, (unsigned long long)c->cap_id, c->stream, cg_cap_mode_name(c->mode));
+    cg_log_event(body);
+}
+
+void cg_report_capture_end(const struct cg_call *c, uint64_t id, const char *cause)
+{
+    char body[1024], qcause[400];
+    cg_json_str(qcause, sizeof qcause, cause);
+    snprintf(body, sizeof body, "\"ev\":\"capture_end\",\"call\":\"%s\",\"capture\":%llu,\"stream\":\"%p\",\"rc\":%d,\"cause\":%s",
+             cg_hooks[c->hook].name, (unsigned long long)id, c->stream, c->real_ret, cause[0] ? qcause : "null");
+    cg_log_event(body);
+    if (c->real_ret == CG_ERR_CAPTURE_INVALIDATED) {
+        pthread_mutex_lock(&report_mutex);
+        failed_captures++;
+        pthread_mutex_unlock(&report_mutex);
+        if (cause[0])
+            cg_say("capguard: [rank %d] %s: capture %llu was invalidated (901), caused by %s\n", cg_rank(),
+                   cg_hooks[c->hook].name, (unsigned long long)id, cause);
+        else
+            cg_say("capguard: [rank %d] %s: capture %llu was invalidated (901) by a call capguard did not see\n",
+                   cg_rank(), cg_hooks[c->hook].name, (unsigned long long)id);
+    }
+}
+
+
+void cg_summary(void)
+{
+    pthread_mutex_lock(&report_mutex);
+    const char *path = cg_log_path();
+    cg_say("capguard: summary: %u captures, %u failed, %u violations at %u sites%s%s\n", captures_seen, failed_captures,
+           violations, n_sites, path ? "; log " : "", path ? path : "");
+    char body[CG_MAX_SITES > 0 ? 1024 : 1];
+    for (unsigned i = 0; i < n_sites; i++) {
+        struct site_count *s = &sites[i];
+        char outcomes[200] = "";
+        size_t o = 0;
+        for (int k = 1; k < CG_OUT_COUNT; k++)
+            if (s->by_outcome[k] && o < sizeof outcomes)
+                o += (size_t)snprintf(outcomes + o, sizeof outcomes - o, "%s%s %u", o ? ", " : "",
+                                      cg_outcome_name(k), s->by_outcome[k]);
+        cg_say("capguard:   %6u x %s at %s (%s; policy %s)\n", s->count, cg_hooks[s->hook].name, s->brief, outcomes,
+               cg_policy_name(cg_policy_of[s->hook]));
+        char qb[200], qo[240];
+        cg_json_str(qb, sizeof qb, s->brief);
+        cg_json_str(qo, sizeof qo, outcomes);
+        snprintf(body, sizeof body, "\"ev\":\"summary_site\",\"call\":\"%s\",\"site\":%s,\"count\":%u,\"outcomes\":%s,\"policy\":\"%s\"",
+                 cg_hooks[s->hook].name, qb, s->count, qo, cg_policy_name(cg_policy_of[s->hook]));
+        cg_log_event(body);
+    }
+    snprintf(body, sizeof body,
+             "\"ev\":\"summary\",\"captures\":%u,\"failed_captures\":%u,\"violations\":%u,\"sites\":%u,"
+             "\"sites_not_counted\":%u,\"deferred_dropped\":%u,\"captures_untracked\":%u,\"proc_unmatched\":%u",
+             captures_seen, failed_captures, violations, n_sites, sites_overflow, cg_defer_dropped(), cg_cap_untracked(),
+             cg_proc_unmatched());
+    cg_log_event(body);
+    pthread_mutex_unlock(&report_mutex);
+}

@@ -1,0 +1,50 @@
+/* The exported wrappers, generated from hooks.def: one body for all of them.
+ * A wrapper asks the core (cg_enter) whether this call needs judging; if not, it is a plain
+ * forward. Otherwise the core decides (forward, relax the thread around the call, or return
+ * without forwarding), and cg_leave records, reports and restores errno.
+ * Never put per-hook logic here: it belongs in the model (capture.c) or the policy (policy.c). */
+#include "core.h"
+
+#define CG_EXPORT __attribute__((visibility("default")))
+
+#define HOOK(lib, name, kind, info, n, sig)                                                  \
+    CG_EXPORT int name(CG_PARAMS_##n sig);                                                   \
+    CG_EXPORT int name(CG_PARAMS_##n sig)                                                    \
+    {                                                                                        \
+        typedef int (*real_t)(CG_PARAMS_##n sig);                                            \
+        struct cg_call c_ = {.hook = HK_##name, .arg0 = CG_ARG0_##n sig, CG_EXPAND info};     \
+        real_t real_ = (real_t)cg_real(HK_##name);                                           \
+        if (!cg_enter(&c_))                                                                  \
+            return real_ ? real_(CG_ARGS_##n sig) : cg_missing(HK_##name);                   \
+        enum cg_action act_ = cg_decide(&c_);                                                \
+        if (act_ != CG_ACT_RETURN) {                                                         \
+            cg_before_forward(&c_, act_);                                                    \
+            c_.real_ret = real_ ? real_(CG_ARGS_##n sig) : cg_missing(HK_##name);            \
+            cg_after_forward(&c_, act_);                                                     \
+        }                                                                                    \
+        return cg_leave(&c_);                                                                \
+    }
+#include "hooks.def"
+
+const struct cg_hook_desc cg_hooks[HK_COUNT] = {
+#define HOOK(lib, name, kind, info, n, sig) [HK_##name] = {#name, CG_LIB_##lib, kind, n, (void *)name},
+#define HOOK_CUSTOM(lib, name, kind) [HK_##name] = {#name, CG_LIB_##lib, kind, -1, (void *)name},
+#include "hooks.def"
+};
+
+/* Run a deferred call for real (the queue holds its single argument). */
+int cg_replay(int hook, uintptr_t arg)
+{
+    void *fn = cg_real(hook);
+    (void)arg;
+    if (!fn)
+        return cg_missing(hook);
+    switch (hook) {
+#define HOOK(lib, name, kind, info, n, sig) \
+    case HK_##name:                         \
+        return CG_CALL(CG_REPLAY_##n, fn, CG_EXPAND sig);
+#include "hooks.def"
+    default:
+        return -1;
+    }
+}

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Every test that needs no GPU: the scenarios on the CUDA test doubles, with and without
+# capguard, under each policy; the launcher; bad configuration. One line per check
+# ("PASS name" / "FAIL name: why"); the last line is "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+LIB=$ROOT/build/libcapguard.so
+FAKES=$ROOT/build/fakes
+S=$ROOT/build/scenarios
+T=$(mktemp -d /tmp/capguard-test.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+pass=0 fail=0
+ok() { echo "PASS $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
+expect_eq() { # name actual expected
+  if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "got [$2], expected [$3]"; fi
+}
+
+# run MODE TAG CMD...: output in $T/TAG.out, stderr in $T/TAG.err, logs in $T/TAG.logs.
+# MODE: bare (no capguard) | inert (preloaded, CAPGUARD unset) | a CAPGUARD value.
+run() {
+  local mode=$1 tag=$2
+  shift 2
+  local env=(LD_LIBRARY_PATH="$FAKES")
+  case $mode in
+    bare) ;;
+    inert) env+=(LD_PRELOAD="$LIB") ;;
+    *) env+=(LD_PRELOAD="$LIB" CAPGUARD="$mode" CAPGUARD_LOG_DIR="$T/$tag.logs") ;;
+  esac
+  (cd "$T" && timeout 120 env -u CAPGUARD "${env[@]}" ${EXTRA_ENV:-} "$@" >"$T/$tag.out" 2>"$T/$tag.err")
+  echo $? >"$T/$tag.status"
+}
+out() { cat "$T/$1.out"; }
+rcs() { awk '$1 == "rc" { printf "%s=%s ", $2, $3 }' "$T/$1.out" | sed 's/ $//'; }
+log() { cat "$T/$1.logs"/*.jsonl 2>/dev/null; }
+nviol() { log "$1" | grep -c '"ev":"violation"'; }
+
+# ---- the test doubles follow DEVICE-FACTS.md ----
+if "$FAKES/selftest" >"$T/selftest.out" 2>&1; then
+  ok "fakes: every cell of the DEVICE-FACTS legality matrix ($(tail -1 "$T/selftest.out"))"
+else
+  bad "fakes: selftest" "$(grep -v '^ok' "$T/selftest.out" | tail -5 | tr '\n' ' ')"
+fi
+
+# ---- the legality matrix under capguard ----
+run bare m.bare "$S/matrix"
+run inert m.inert "$S/matrix"
+run observe m.observe "$S/matrix"
+run reject m.reject "$S/matrix"
+run 1 m.auto "$S/matrix"
+run defer m.defer "$S/matrix"
+ncells=$(grep -c '^cell' "$T/m.bare.out")
+[ "$ncells" -ge 700 ] && ok "matrix: $ncells cells played" || bad "matrix: cells" "only $ncells"
+expect_eq "matrix: preloaded but CAPGUARD unset is inert (same results)" "$(out m.inert | md5sum)" "$(out m.bare | md5sum)"
+[ -s "$T/m.inert.err" ] && bad "matrix: inert writes nothing on stderr" "$(head -2 "$T/m.inert.err")" || ok "matrix: inert writes nothing on stderr"
+[ -e "$T/m.inert.logs" ] && bad "matrix: inert creates no log" "log dir exists" || ok "matrix: inert creates no log"
+expect_eq "matrix: observe returns exactly what CUDA returns, every cell" "$(out m.observe | md5sum)" "$(out m.bare | md5sum)"
+# observe predicts: one violation per refused cell, with the code CUDA returned
+nrefused=$(awk '$1 == "cell" && $7 != 0' "$T/m.bare.out" | wc -l)
+npredicted=$(log m.observe | grep '"ev":"violation"' | grep -c -E '"predicted":(9[0-9][0-9]),.*"real_returned":\1,')
+nwrong=$(log m.observe | grep '"ev":"violation"' | grep -v -c -E '"predicted":(9[0-9][0-9]),.*"real_returned":\1,')
+expect_eq "matrix: observe names every refused cell with CUDA's own code ($nrefused cells)" "$npredicted" "$nrefused"
+expect_eq "matrix: observe never mispredicts or reports a legal call" "$nwrong" "0"
+# reject: the same error, but the capture stays valid
+expect_eq "matrix: reject returns CUDA's error and keeps every capture valid" "$(out m.reject | md5sum)" \
+  "$(awk '$1 == "cell" { if ($7 != 0) $8 = 0; print; next } { print }' "$T/m.bare.out" | md5sum)"
+# auto (CAPGUARD=1): every capture completes; only legacy-stream work on a blocking capture is refused
+auto_expect=$(awk '$1 == "cell" { if ($7 != 0) { $7 = ($7 == 906) ? 906 : 0; $8 = 0 } print; next } { print }' "$T/m.bare.out")
+expect_eq "matrix: CAPGUARD=1 completes every capture (906 legacy work refused)" "$(out m.auto | md5sum)" "$(echo "$auto_expect" | md5sum)"
+expect_eq "matrix: CAPGUARD=defer completes every capture" "$(out m.defer | md5sum)" "$(echo "$auto_expect" | md5sum)"
+if command -v python3 >/dev/null; then
+  bad_lines=$(log m.observe | python3 -c 'import sys, json
+n = 0
+for line in sys.stdin:
+    try: json.loads(line)
+    except Exception: n += 1
+print(n)')
+  expect_eq "log: every line of the observe log is valid JSON" "$bad_lines" "0"
+fi
+
+# ---- host synchronization inside a capture ----
+scen_sync() { # variant bare-rcs auto-rcs reject-rcs
+  local v=$1
+  run bare "s.$v.bare" "$S/sync_inside" "$v"
+  run 1 "s.$v.auto" "$S/sync_inside" "$v"
+  run reject "s.$v.reject" "$S/sync_inside" "$v"
+  run observe "s.$v.observe" "$S/sync_inside" "$v"
+  expect_eq "sync/$v: without capguard CUDA refuses and the capture fails" "$(rcs "s.$v.bare")" "$2"
+  expect_eq "sync/$v: CAPGUARD=1" "$(rcs "s.$v.auto")" "$3"
+  expect_eq "sync/$v: CAPGUARD=reject keeps the capture valid" "$(rcs "s.$v.reject")" "$4"
+  expect_eq "sync/$v: observe returns what CUDA returns" "$(out "s.$v.observe")" "$(out "s.$v.bare")"
+}
+scen_sync other "sync=900 end=901" "sync=0 end=0" "sync=900 end=0"
+scen_sync device "sync=900 end=901" "sync=0 end=0" "sync=900 end=0"
+scen_sync capturing "sync=900 end=901" "sync=0 end=0" "sync=900 end=0"
+scen_sync query "sync=900 end=901" "sync=0 end=0" "sync=900 end=0"
+scen_sync d2h "sync=900 end=901" "sync=900 end=0" "sync=900 end=0"
+grep -q 'cudaStreamSynchronize.*device-to-host copy at' "$T/s.d2h.auto.err" &&
+  ok "sync/d2h: the rejection names the captured device-to-host copy" ||
+  bad "sync/d2h: names the copy" "$(head -3 "$T/s.d2h.auto.err")"
+grep -q 'cudaDeviceSynchronize.*caused by\|capture 1 was invalidated (901), caused by cudaDeviceSynchronize' "$T/s.device.observe.err" &&
+  ok "sync/device: observe names the first violation as the cause of the 901" ||
+  bad "sync/device: cause of 901" "$(cat "$T/s.device.observe.err" | head -5)"
+grep -q 'cudaStreamSynchronize(stream=.*during capture 1 (global.*deferred until' "$T/s.capturing.auto.err" &&
+  ok "sync/capturing: stderr names call, stream, capture, mode and action" ||
+  bad "sync/capturing: stderr line" "$(head -3 "$T/s.capturing.auto.err")"
+run 1 s.order.auto "$S/sync_inside" order
+expect_eq "sync/order: a deferred device sync returns at once and runs when the capture ends" \
+  "$(grep done_ "$T/s.order.auto.out" | tr '\n' ' ')" "done_before_end 0 done_after_end 1 "
+log s.order.auto | grep -q '"ev":"deferred_run","call":"cudaDeviceSynchronize".*"rc":0' &&
+  ok "sync/order: the log records the deferred sync's run" || bad "sync/order: deferred_run" "$(log s.order.auto | tail -3)"
+
+# ---- allocation and free inside a capture ----
+scen_alloc() { # variant bare-rcs auto-rcs
+  run bare "a.$1.bare" "$S/alloc_inside" "$1"
+  run 1 "a.$1.auto" "$S/alloc_inside" "$1"
+  expect_eq "alloc/$1: without capguard" "$(rcs "a.$1.bare")" "$2"
+  expect_eq "alloc/$1: CAPGUARD=1" "$(rcs "a.$1.auto")" "$3"
+}
+scen_alloc malloc "alloc=900 end=901" "alloc=0 end=0"
+scen_alloc relaxed "alloc=0 end=0" "alloc=0 end=0"
+scen_alloc free "free=900 end=901" "free=0 end=0"
+scen_alloc worker "alloc=900 end=901" "alloc=0 end=0"
+expect_eq "alloc/relaxed: PyTorch's relaxed allocation is never reported" "$(nviol a.relaxed.auto)" "0"
+log a.free.auto | tr -d ' ' | awk '/"ev":"capture_end"/ { e = NR } /"ev":"deferred_run","call":"cudaFree"/ { d = NR } END { exit !(e && d > e) }' &&
+  ok "alloc/free: the deferred cudaFree runs after the capture ends" || bad "alloc/free: deferred order" "$(log a.free.auto | cut -c1-150)"
+grep -q 'cudaMallocHost.*relaxed' "$T/a.worker.auto.err" && ok "alloc/worker: the worker thread's pinned allocation is named and relaxed" ||
+  bad "alloc/worker: named" "$(head -3 "$T/a.worker.auto.err")"
+
+# ---- two threads ----
+run bare t.g.bare "$S/threads" global
+run 1 t.g.auto "$S/threads" global
+run bare t.t.bare "$S/threads" threadlocal
+run 1 t.t.auto "$S/threads" threadlocal
+expect_eq "threads/global: another thread's allocation breaks a Global capture" "$(rcs t.g.bare)" "alloc=900 end=901"
+expect_eq "threads/global: CAPGUARD=1 relaxes it" "$(rcs t.g.auto)" "alloc=0 end=0"
+expect_eq "threads/threadlocal: legal under a ThreadLocal capture" "$(rcs t.t.bare)" "alloc=0 end=0"
+expect_eq "threads/threadlocal: nothing reported" "$(rcs t.t.auto) $(nviol t.t.auto)" "alloc=0 end=0 0"
+
+# ---- a program that reaches the driver only through cuGetProcAddress ----
+run bare d.bare "$S/driver_only"
+run 1 d.auto "$S/driver_only"
+run observe d.observe "$S/driver_only"
+expect_eq "driver_only: without capguard" "$(rcs d.bare)" "ctxsync=900 alloc=900 end=901"
+expect_eq "driver_only: CAPGUARD=1 (hooks handed out by cuGetProcAddress)" "$(rcs d.auto)" "ctxsync=0 alloc=0 end=0"
+expect_eq "driver_only: observe names both driver calls" \
+  "$(log d.observe | grep -o '"call":"cu[A-Za-z_0-9]*","class"' | tr '\n' ' ')" \
+  '"call":"cuCtxSynchronize","class" "call":"cuMemAlloc_v2","class" '
+
+# ---- dlsym ----
+run bare dl.bare "$S/dlsym_cases"
+run 1 dl.auto "$S/dlsym_cases"
+expect_eq "dlsym: a hooked name asked of libcudart's handle is redirected" "$(grep handle_lookup_is_preload "$T/dl.auto.out")" "fact handle_lookup_is_preload 1"
+expect_eq "dlsym: the same name asked of another library is left alone" "$(grep other_lib "$T/dl.auto.out")" "fact other_lib_lookup_null 1"
+expect_eq "dlsym: unhooked names still resolve" "$(grep -c ' 1$' "$T/dl.auto.out")" "5"
+EXTRA_ENV="LD_PRELOAD=$LIB:$S/nextlib.so" run 1 dl.next "$S/dlsym_cases"
+if grep -q 'device_count_ok 1' "$T/dl.next.out" && grep -q 'nextlib: forwarded' "$T/dl.next.err"; then
+  ok "dlsym: another preload's dlsym(RTLD_NEXT) still finds the next library"
+else
+  bad "dlsym: RTLD_NEXT" "$(cat "$T/dl.next.out" "$T/dl.next.err" | head -5)"
+fi
+
+# ---- configuration ----
+EXTRA_ENV="CAPGUARD_STACK_DEPTH=abc" run 1 c.depth "$S/sync_inside" device
+grep -q 'CAPGUARD_STACK_DEPTH="abc" is not valid (accepted: 0..64); using the default "12"' "$T/c.depth.err" &&
+  [ "$(rcs c.depth)" = "sync=0 end=0" ] && ok "config: a bad number is named with what is accepted, and the run goes on" ||
+  bad "config: bad number" "$(head -2 "$T/c.depth.err")"
+run bogus c.mode "$S/sync_inside" device
+grep -q 'CAPGUARD="bogus" is not valid (accepted: 0|1|observe|reject|defer|relax); using the default "0"' "$T/c.mode.err" &&
+  [ "$(rcs c.mode)" = "sync=900 end=901" ] && ok "config: a bad CAPGUARD is named and capguard stays off" ||
+  bad "config: bad CAPGUARD" "$(head -2 "$T/c.mode.err")"
+EXTRA_ENV="CAPGUARD_POLICY=SYNC:maybe,cudaDeviceSynchronize:reject" run 1 c.pol "$S/sync_inside" device
+grep -q 'CAPGUARD_POLICY item "SYNC:maybe" is not valid' "$T/c.pol.err" && [ "$(rcs c.pol)" = "sync=900 end=0" ] &&
+  ok "config: a bad policy item is named; the good one (entry point reject) applies" || bad "config: policy list" "$(rcs c.pol) $(head -2 "$T/c.pol.err")"
+EXTRA_ENV="CAPGUARD_POLICY=SYNC:reject,cudaDeviceSynchronize:observe" run 1 c.over "$S/sync_inside" device
+expect_eq "config: an entry-point policy overrides its class" "$(rcs c.over)" "sync=900 end=901"
+EXTRA_ENV="CAPGUARD_POLCY=SYNC:reject" run 1 c.typo "$S/sync_inside" device
+grep -q 'unknown variable CAPGUARD_POLCY' "$T/c.typo.err" && ok "config: a misspelt variable is named" || bad "config: typo" "$(head -2 "$T/c.typo.err")"
+EXTRA_ENV="CAPGUARD_LOG_FILE=run-%r-%p.jsonl" run 1 c.file "$S/sync_inside" device
+ls "$T/c.file.logs" | grep -q '^run-0-[0-9]*\.jsonl$' && ok "config: CAPGUARD_LOG_FILE expands %r and %p" || bad "config: log file" "$(ls "$T/c.file.logs")"
+EXTRA_ENV="RANK=3 WORLD_SIZE=4" run 1 c.rank "$S/sync_inside" device
+log c.rank | grep -q '"ev":"violation".*"world_size":4' && log c.rank | grep -q '"rank":3' &&
+  grep -q '\[rank 3 ' "$T/c.rank.err" && ok "config: rank and world size come from torchrun's variables" || bad "config: rank" "$(head -2 "$T/c.rank.err")"
+
+# ---- the launcher ----
+if [ -x tests/test_launcher.sh ]; then
+  while read -r word rest; do
+    case $word in PASS) ok "launcher: $rest" ;; FAIL) bad "launcher: ${rest%%:*}" "${rest#*:}" ;; esac
+  done < <(tests/test_launcher.sh)
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
