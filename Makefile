@@ -62,3 +62,8 @@ install: all
 
 clean:
 	rm -rf $(BUILD)
+
+.PHONY: docs
+docs: docs/hooks.md
+docs/hooks.md: docs/hooks.md.in shim/hooks.def
+	$(CC) -E -P -x c -Ishim $< | sed -e 's/^@@//' -e 's/^@@$$//' > $@
