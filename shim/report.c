@@ -160,6 +160,10 @@ void cg_report_capture_end(const struct cg_call *c, uint64_t id, const char *cau
 void cg_summary(void)
 {
     pthread_mutex_lock(&report_mutex);
+    if (!captures_seen && !violations) { /* nothing happened: say nothing (worker processes) */
+        pthread_mutex_unlock(&report_mutex);
+        return;
+    }
     const char *path = cg_log_path();
     cg_say("capguard: summary: %u captures, %u failed, %u violations at %u sites%s%s\n", captures_seen, failed_captures,
            violations, n_sites, path ? "; log " : "", path ? path : "");

@@ -6,10 +6,19 @@ set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 LIB=$ROOT/build/libcapguard.so
-FAKES=$ROOT/build/fakes
-S=$ROOT/build/scenarios
-T=$(mktemp -d /tmp/capguard-test.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+# The GPU suite (tests/gpu/run.sh) runs the same checks on real CUDA: it points these at the
+# scenarios built against real CUDA, keeps the outputs, and skips the CPU-only parts.
+FAKES=${CG_CUDA_LIBDIR:-$ROOT/build/fakes}
+S=${CG_SCEN_DIR:-$ROOT/build/scenarios}
+CPU_ONLY=${CG_CPU_ONLY:-1}
+STATIC=${CG_STATIC:-0}
+if [ -n "${CG_OUTDIR:-}" ]; then
+  T=$CG_OUTDIR
+  mkdir -p "$T"
+else
+  T=$(mktemp -d /tmp/capguard-test.XXXXXX)
+  trap 'rm -rf "$T"' EXIT
+fi
 pass=0 fail=0
 ok() { echo "PASS $1"; pass=$((pass + 1)); }
 bad() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
@@ -37,7 +46,8 @@ log() { cat "$T/$1.logs"/*.jsonl 2>/dev/null; }
 nviol() { log "$1" | grep -c '"ev":"violation"'; }
 
 # ---- the test doubles follow DEVICE-FACTS.md ----
-if "$FAKES/selftest" >"$T/selftest.out" 2>&1; then
+if [ "$CPU_ONLY" = 0 ]; then :
+elif "$FAKES/selftest" >"$T/selftest.out" 2>&1; then
   ok "fakes: every cell of the DEVICE-FACTS legality matrix ($(tail -1 "$T/selftest.out"))"
 else
   bad "fakes: selftest" "$(grep -v '^ok' "$T/selftest.out" | tail -5 | tr '\n' ' ')"
@@ -96,19 +106,19 @@ scen_sync device "sync=900 end=901" "sync=0 end=0" "sync=900 end=0"
 scen_sync capturing "sync=900 end=901" "sync=0 end=0" "sync=900 end=0"
 scen_sync query "sync=900 end=901" "sync=0 end=0" "sync=900 end=0"
 scen_sync d2h "sync=900 end=901" "sync=900 end=0" "sync=900 end=0"
-grep -q 'cudaStreamSynchronize.*device-to-host copy at' "$T/s.d2h.auto.err" &&
+grep -q -E '(cudaStreamSynchronize|cuStreamSynchronize).*device-to-host copy at' "$T/s.d2h.auto.err" &&
   ok "sync/d2h: the rejection names the captured device-to-host copy" ||
   bad "sync/d2h: names the copy" "$(head -3 "$T/s.d2h.auto.err")"
-grep -q 'cudaDeviceSynchronize.*caused by\|capture 1 was invalidated (901), caused by cudaDeviceSynchronize' "$T/s.device.observe.err" &&
+grep -q -E 'capture 1 was invalidated \(901\), caused by (cudaDeviceSynchronize|cuCtxSynchronize)' "$T/s.device.observe.err" &&
   ok "sync/device: observe names the first violation as the cause of the 901" ||
   bad "sync/device: cause of 901" "$(cat "$T/s.device.observe.err" | head -5)"
-grep -q 'cudaStreamSynchronize(stream=.*during capture 1 (global.*deferred until' "$T/s.capturing.auto.err" &&
+grep -q -E '(cudaStreamSynchronize|cuStreamSynchronize)\(stream=.*during capture 1 \(global.*deferred until' "$T/s.capturing.auto.err" &&
   ok "sync/capturing: stderr names call, stream, capture, mode and action" ||
   bad "sync/capturing: stderr line" "$(head -3 "$T/s.capturing.auto.err")"
 run 1 s.order.auto "$S/sync_inside" order
 expect_eq "sync/order: a deferred device sync returns at once and runs when the capture ends" \
   "$(grep done_ "$T/s.order.auto.out" | tr '\n' ' ')" "done_before_end 0 done_after_end 1 "
-log s.order.auto | grep -q '"ev":"deferred_run","call":"cudaDeviceSynchronize".*"rc":0' &&
+log s.order.auto | grep -q -E '"ev":"deferred_run","call":"(cudaDeviceSynchronize|cuCtxSynchronize)".*"rc":0' &&
   ok "sync/order: the log records the deferred sync's run" || bad "sync/order: deferred_run" "$(log s.order.auto | tail -3)"
 
 # ---- allocation and free inside a capture ----
@@ -123,9 +133,9 @@ scen_alloc relaxed "alloc=0 end=0" "alloc=0 end=0"
 scen_alloc free "free=900 end=901" "free=0 end=0"
 scen_alloc worker "alloc=900 end=901" "alloc=0 end=0"
 expect_eq "alloc/relaxed: PyTorch's relaxed allocation is never reported" "$(nviol a.relaxed.auto)" "0"
-log a.free.auto | tr -d ' ' | awk '/"ev":"capture_end"/ { e = NR } /"ev":"deferred_run","call":"cudaFree"/ { d = NR } END { exit !(e && d > e) }' &&
+log a.free.auto | tr -d ' ' | awk '/"ev":"capture_end"/ { e = NR } /"ev":"deferred_run","call":"(cudaFree|cuMemFree_v2)"/ { d = NR } END { exit !(e && d > e) }' &&
   ok "alloc/free: the deferred cudaFree runs after the capture ends" || bad "alloc/free: deferred order" "$(log a.free.auto | cut -c1-150)"
-grep -q 'cudaMallocHost.*relaxed' "$T/a.worker.auto.err" && ok "alloc/worker: the worker thread's pinned allocation is named and relaxed" ||
+grep -q -E '(cudaMallocHost|cuMemHostAlloc|cuMemAllocHost_v2).*relaxed' "$T/a.worker.auto.err" && ok "alloc/worker: the worker thread's pinned allocation is named and relaxed" ||
   bad "alloc/worker: named" "$(head -3 "$T/a.worker.auto.err")"
 
 # ---- two threads ----
@@ -138,6 +148,19 @@ expect_eq "threads/global: CAPGUARD=1 relaxes it" "$(rcs t.g.auto)" "alloc=0 end
 expect_eq "threads/threadlocal: legal under a ThreadLocal capture" "$(rcs t.t.bare)" "alloc=0 end=0"
 expect_eq "threads/threadlocal: nothing reported" "$(rcs t.t.auto) $(nviol t.t.auto)" "alloc=0 end=0 0"
 
+# ---- Python through ctypes, holding the GIL: the Python line is named ----
+if command -v python3 >/dev/null && [ "$STATIC" = 0 ]; then
+  pyline=$(grep -n 'rc = rt.cudaDeviceSynchronize()' tests/scenarios/py_capture.py | cut -d: -f1)
+  run bare py.bare python3 "$ROOT/tests/scenarios/py_capture.py"
+  run 1 py.auto python3 "$ROOT/tests/scenarios/py_capture.py"
+  expect_eq "python: without capguard" "$(rcs py.bare)" "sync=900 end=901"
+  expect_eq "python: CAPGUARD=1" "$(rcs py.auto)" "sync=0 end=0"
+  grep -q "at py_capture.py:$pyline in <module>" "$T/py.auto.err" && ok "python: stderr names the Python line" ||
+    bad "python: line" "$(head -2 "$T/py.auto.err")"
+  log py.auto | grep -q "\"python\":\[{\"file\":\"[^\"]*py_capture.py\",\"line\":$pyline," &&
+    ok "python: the log has the Python frames" || bad "python: log frames" "$(log py.auto | grep violation | cut -c1-300)"
+fi
+
 # ---- a program that reaches the driver only through cuGetProcAddress ----
 run bare d.bare "$S/driver_only"
 run 1 d.auto "$S/driver_only"
@@ -148,7 +171,8 @@ expect_eq "driver_only: observe names both driver calls" \
   "$(log d.observe | grep -o '"call":"cu[A-Za-z_0-9]*","class"' | tr '\n' ' ')" \
   '"call":"cuCtxSynchronize","class" "call":"cuMemAlloc_v2","class" '
 
-# ---- dlsym ----
+# ---- dlsym (a statically linked cudart has no library handle to look up) ----
+[ "$STATIC" = 1 ] || {
 run bare dl.bare "$S/dlsym_cases"
 run 1 dl.auto "$S/dlsym_cases"
 expect_eq "dlsym: a hooked name asked of libcudart's handle is redirected" "$(grep handle_lookup_is_preload "$T/dl.auto.out")" "fact handle_lookup_is_preload 1"
@@ -160,8 +184,10 @@ if grep -q 'device_count_ok 1' "$T/dl.next.out" && grep -q 'nextlib: forwarded' 
 else
   bad "dlsym: RTLD_NEXT" "$(cat "$T/dl.next.out" "$T/dl.next.err" | head -5)"
 fi
+}
 
 # ---- configuration ----
+[ "$CPU_ONLY" = 1 ] || { echo "$pass passed, $fail failed"; [ "$fail" = 0 ]; exit; }
 EXTRA_ENV="CAPGUARD_STACK_DEPTH=abc" run 1 c.depth "$S/sync_inside" device
 grep -q 'CAPGUARD_STACK_DEPTH="abc" is not valid (accepted: 0..64); using the default "12"' "$T/c.depth.err" &&
   [ "$(rcs c.depth)" = "sync=0 end=0" ] && ok "config: a bad number is named with what is accepted, and the run goes on" ||

@@ -33,7 +33,7 @@ static cudaError_t do_call(struct cell *c)
     size_t fr, tot;
     cudaStream_t s;
     cudaEvent_t e;
-    char buf[64];
+    char buf[64] = {0};
     switch (c->call) {
     case C_MALLOC: return cudaMalloc(&p, 256);
     case C_FREE: return cudaFree(c->dev);

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The GPU suite: the CPU suite's scenarios on real CUDA, built twice (dynamic libcudart, and
+# static cudart as a plain nvcc build makes), plus PyTorch inside torch.cuda.graph. Prints one
+# table: scenario, outcome with the fakes, outcome on the GPU, agree; and the legality matrix
+# cell by cell (fakes vs GPU, and capguard's observe-mode prediction vs what CUDA did).
+# Run from the repo root on a GPU machine, with build/ already built (make all fakes scenarios).
+set -u
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
+W=${OUT:-/tmp}/gpu-work
+rm -rf "$W" && mkdir -p "$W"
+PY=${PYTHON:-python3}
+
+echo "== machine"
+date -u
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+nvcc --version | tail -2 | head -1
+gcc --version | head -1
+ldd --version | head -1
+$PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "nccl", torch.cuda.nccl.version())' 2>&1 | tail -1
+
+echo "== build (real CUDA)"
+DYN=$W/bin-dyn STA=$W/bin-static
+mkdir -p "$DYN" "$STA"
+for s in matrix sync_inside alloc_inside threads dlsym_cases; do
+  gcc -O2 -rdynamic -I"$CUDA_HOME/include" -o "$DYN/$s" "tests/scenarios/$s.c" -L"$CUDA_HOME/lib64" -lcudart -ldl -lpthread \
+    -Wl,-rpath,"$CUDA_HOME/lib64" || echo "BUILD FAIL dyn $s"
+  [ "$s" = dlsym_cases ] || nvcc -O2 -o "$STA/$s" "tests/scenarios/$s.c" -lpthread -ldl 2>&1 | grep -v warning || true
+done
+for d in "$DYN" "$STA"; do
+  gcc -O2 -I"$CUDA_HOME/include" -o "$d/driver_only" tests/scenarios/driver_only.c -ldl
+  gcc -O2 -shared -fPIC -o "$d/nextlib.so" tests/scenarios/nextlib.c -ldl
+done
+nm "$STA/matrix" | grep -q cudaStreamBeginCapture && echo "static build: cudart linked statically (no libcudart.so needed)"
+ldd "$STA/matrix" | grep -q libcudart && echo "WARNING: static build links libcudart.so"
+
+echo "== suites"
+CG_CPU_ONLY=1 CG_OUTDIR=$W/fake tests/run.sh >"$W/fake.txt" 2>&1
+CG_CPU_ONLY=0 CG_OUTDIR=$W/dyn CG_SCEN_DIR=$DYN CG_CUDA_LIBDIR=$CUDA_HOME/lib64 tests/run.sh >"$W/dyn.txt" 2>&1
+CG_CPU_ONLY=0 CG_STATIC=1 CG_OUTDIR=$W/static CG_SCEN_DIR=$STA CG_CUDA_LIBDIR=$CUDA_HOME/lib64 tests/run.sh >"$W/static.txt" 2>&1
+for k in fake dyn static; do printf '%-7s %s\n' "$k" "$(tail -1 "$W/$k.txt")"; grep '^FAIL' "$W/$k.txt" | head -20; done
+
+outcome() { # the normalised outcome of one run: rc / fact / done lines
+  [ -f "$1.out" ] && grep -E '^(rc|fact|done_)' "$1.out" | awk '{ printf "%s ", $0 }' | sed 's/rc //g; s/ $//'
+}
+echo "== table: scenario | fakes | GPU dynamic | GPU static | agree"
+agree=0 disagree=0
+for f in "$W"/fake/*.out; do
+  tag=$(basename "$f" .out)
+  case $tag in m.*) continue ;; esac
+  a=$(outcome "$W/fake/$tag") b=$(outcome "$W/dyn/$tag") c=$(outcome "$W/static/$tag")
+  [ -n "$b" ] || continue
+  ok=yes
+  [ "$a" = "$b" ] || ok=NO
+  [ -z "$c" ] || [ "$a" = "$c" ] || ok=NO
+  [ $ok = yes ] && agree=$((agree + 1)) || disagree=$((disagree + 1))
+  printf '%-16s | %-34s | %-34s | %-34s | %s\n' "$tag" "$a" "$b" "${c:--}" "$ok"
+done
+echo "scenario runs: $agree agree, $disagree disagree"
+
+echo "== legality matrix, cell by cell"
+for mode in bare observe reject auto defer; do
+  for k in dyn static; do
+    n=$(grep -c '^cell' "$W/$k/m.$mode.out" 2>/dev/null)
+    d=$(diff <(grep '^cell' "$W/fake/m.$mode.out") <(grep '^cell' "$W/$k/m.$mode.out") | grep -c '^>')
+    printf 'matrix %-8s %-7s: %s cells, %s differ from the fakes\n' "$mode" "$k" "$n" "$d"
+  done
+done
+diff <(grep '^cell' "$W/fake/m.bare.out") <(grep '^cell' "$W/dyn/m.bare.out") | grep '^[<>]' | head -40
+for k in dyn static; do
+  v=$(cat "$W/$k/m.observe.logs"/*.jsonl 2>/dev/null | grep '"ev":"violation"')
+  printf 'observe prediction on GPU (%s): %s violations, %s predicted == returned, %s not\n' "$k" \
+    "$(echo "$v" | grep -c .)" "$(echo "$v" | grep -c -E '"predicted":(9[0-9][0-9]),.*"real_returned":\1,')" \
+    "$(echo "$v" | grep -v -c -E '"predicted":(9[0-9][0-9]),.*"real_returned":\1,')"
+  echo "$v" | grep -v -E '"predicted":(9[0-9][0-9]),.*"real_returned":\1,' | cut -c1-400 | head -5
+done
+
+echo "== PyTorch inside torch.cuda.graph"
+for v in clean sync item; do
+  for mode in bare 1 reject observe; do
+    if [ $mode = bare ]; then
+      o=$(timeout 300 $PY tests/gpu/torch_capture.py $v 2>"$W/torch.$v.$mode.err")
+    else
+      o=$(CAPGUARD=$mode CAPGUARD_LOG_DIR=$W/torch.$v.$mode.logs LD_PRELOAD=$ROOT/build/libcapguard.so \
+        timeout 300 $PY tests/gpu/torch_capture.py $v 2>"$W/torch.$v.$mode.err")
+    fi
+    printf 'torch %-5s %-8s | %s\n' "$v" "$mode" "$(echo "$o" | grep outcome | tr '\n' ' ')"
+    grep '^capguard: \[' "$W/torch.$v.$mode.err" | head -3 | cut -c1-600
+  done
+done
