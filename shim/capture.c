@@ -14,6 +14,8 @@
 #define CG_MAX_CAPTURES 64
 #define CG_STREAM_LEGACY ((uintptr_t)1)
 
+static int stream_blocking(uintptr_t key);
+
 struct capture {
     int used;
     uint64_t id;
@@ -203,6 +205,13 @@ int cg_cap_relaxable(const struct cg_call *c)
     return c->reason == R_UNSAFE_MODE;
 }
 
+/* Asked before the real begin: CUDA refuses (and invalidates the capture for) queries of a
+ * stream that is already capturing. */
+void cg_cap_query_blocking(struct cg_call *c)
+{
+    c->blocking = stream_blocking(stream_key(c->stream, c->pt));
+}
+
 static int stream_blocking(uintptr_t key)
 {
     if ((key & 0xff) == 2 && key > 0xff)
@@ -229,7 +238,7 @@ static int begin(const struct cg_call *c, int mode)
         caps[i].stream = key;
         caps[i].mode = mode;
         caps[i].owner = cg_tid();
-        caps[i].blocking = stream_blocking(key);
+        caps[i].blocking = c->blocking;
         __atomic_add_fetch(&cg_active_captures, 1, __ATOMIC_ACQ_REL);
         return i;
     }

@@ -52,6 +52,8 @@ void cg_before_forward(struct cg_call *c, enum cg_action a)
 {
     if (cg_hooks[c->hook].kind == K_XMODE && c->pmode)
         c->mode = *c->pmode; /* the mode asked for; the real call overwrites it with the old one */
+    if (cg_hooks[c->hook].kind == K_BEGIN)
+        cg_cap_query_blocking(c);
     if (a == CG_ACT_RELAX)
         relaxed_from = exchange_mode(CG_MODE_RELAXED);
     errno = c->saved_errno;

@@ -91,6 +91,7 @@ int cg_cap_any_d2h(char *site, size_t n);
 void cg_cap_note_violation(int slot, const struct cg_call *c, const char *site);
 const char *cg_cap_mode_name(int mode);
 int cg_stream_capturing_slot(const struct cg_call *c);
+void cg_cap_query_blocking(struct cg_call *c);
 
 /* policy.c */
 enum cg_action cg_decide(struct cg_call *c);

@@ -58,6 +58,7 @@ struct cg_call {
     int mode;       /* capture mode argument of a begin */
     int pt;         /* per-thread-default-stream variant (_ptsz/_ptds) */
     int d2h;        /* device-to-host copy */
+    int blocking;   /* a begin's stream synchronizes with the legacy stream */
     size_t bytes;
     uintptr_t arg0; /* the single argument of a deferrable call */
     int ret;        /* what the wrapper returns */

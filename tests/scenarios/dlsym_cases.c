@@ -2,6 +2,7 @@
  * own driver lookup) and what capguard must do: redirect a hooked name asked of its own
  * library's handle; leave a same-named lookup in another library alone; keep RTLD_NEXT working.
  * Prints facts ("fact NAME 0|1"); the runner says which values each configuration must give. */
+#include <cuda_runtime_api.h>
 #include <dlfcn.h>
 #include <stdio.h>
 
@@ -17,8 +18,9 @@ int main(void)
     printf("fact handle_lookup_is_preload %d\n", by_handle != NULL && by_handle == global);
     printf("fact other_lib_lookup_null %d\n", dlsym(libm, "cudaStreamSynchronize") == NULL);
     printf("fact unhooked_name_found %d\n", dlsym(rt, "cudaGetDeviceCount") != NULL);
-    int (*count)(int *) = (int (*)(int *))dlsym(RTLD_DEFAULT, "cudaGetDeviceCount");
     int n = -1;
-    printf("fact device_count_ok %d\n", count && count(&n) == 0 && n >= 1);
+    int rc = cudaGetDeviceCount(&n); /* a direct call: a preload that interposes it goes first */
+    fprintf(stderr, "dlsym_cases: cudaGetDeviceCount -> %d, n = %d\n", rc, n);
+    printf("fact device_count_ok %d\n", rc == 0 && n >= 1);
     return 0;
 }
