@@ -89,3 +89,6 @@ for v in clean sync item; do
     grep '^capguard: \[' "$W/torch.$v.$mode.err" | head -3 | cut -c1-600
   done
 done
+
+echo "== driver entry points handed out by cuGetProcAddress that capguard left unwrapped (static runs)"
+cat "$W"/static/*.logs/*.jsonl 2>/dev/null | grep '"ev":"summary"' | grep -o '"proc_unmatched":[0-9]*' | sort | uniq -c
