@@ -118,7 +118,7 @@ grep -q -E '(cudaStreamSynchronize|cuStreamSynchronize)\(stream=.*during capture
 run 1 s.order.auto "$S/sync_inside" order
 expect_eq "sync/order: a deferred device sync returns at once and runs when the capture ends" \
   "$(grep done_ "$T/s.order.auto.out" | tr '\n' ' ')" "done_before_end 0 done_after_end 1 "
-log s.order.auto | grep -q -E '"ev":"deferred_run","call":"(cudaDeviceSynchronize|cuCtxSynchronize)".*"rc":0' &&
+log s.order.auto | grep -q -E '"ev":"deferred_run","call":"(cudaDeviceSynchronize|cuCtxSynchronize|cuCtxSynchronize_v2)".*"rc":0' &&
   ok "sync/order: the log records the deferred sync's run" || bad "sync/order: deferred_run" "$(log s.order.auto | tail -3)"
 
 # ---- allocation and free inside a capture ----

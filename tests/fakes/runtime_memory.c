@@ -62,7 +62,7 @@ RT_EXPORT cudaError_t cudaFreeHost(void *ptr)
 {
 	RT_INIT();
 	if (!ptr)
-		return cudaSuccess;
+		return cudaSuccess; /* a no-op without the driver: unmeasured under capture */
 	return RT_CALL(cuMemFreeHost, ptr);
 }
 

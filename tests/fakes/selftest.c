@@ -559,7 +559,10 @@ static void test_ipc(const char *self)
 
 	for (i = 0; i < 64; i++)
 		src[i] = (unsigned char)i;
+	d = NULL;
 	EXPECT(cudaMalloc((void **)&d, 64), cudaSuccess);
+	if (!d)
+		return;
 	EXPECT(cudaMemcpy(d, src, 64, cudaMemcpyHostToDevice), cudaSuccess);
 	EXPECT(cudaIpcGetMemHandle(&h, d), cudaSuccess);
 	EXPECT(cudaIpcOpenMemHandle((void **)&p, h, cudaIpcMemLazyEnablePeerAccess),
