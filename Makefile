@@ -52,7 +52,7 @@ include tests/scenarios/scenarios.mk
 demo: all fakes scenarios
 	@tests/demo.sh
 
-test: all fakes scenarios
+test: all fakes scenarios $(BUILD)/fakes/selftest
 	@tests/run.sh
 
 install: all
