@@ -84,10 +84,9 @@ static int parse_pattern(const char *v, char *out, size_t n)
     return parse_text(v, out, n);
 }
 
-/* "KEY:POLICY,..." -> per-hook table. Bad items are reported and skipped, good ones kept. */
-static int apply_policy_list(const char *v, int dry_run)
+/* "KEY:POLICY,..." -> class items into the per-hook table; bad items are reported and skipped. */
+static void apply_class_overrides(const char *v)
 {
-    int bad = 0;
     const char *p = v;
     while (*p) {
         const char *comma = strchr(p, ',');
@@ -106,14 +105,12 @@ static int apply_policy_list(const char *v, int dry_run)
                 hook = cg_hook_by_name(key);
         }
         if (pol < 0 || (cls < 0 && hook < 0)) {
-            bad = 1;
-            if (!dry_run)
-                cg_err("capguard: CAPGUARD_POLICY item \"%.*s\" is not valid (accepted: KEY:POLICY with "
+            cg_err("capguard: CAPGUARD_POLICY item \"%.*s\" is not valid (accepted: KEY:POLICY with "
                        "KEY one of SYNC, ALLOC, FREE, MEMCPY or a hooked entry point such as "
                        "cudaStreamSynchronize, POLICY one of observe, reject, defer, relax, auto); "
                        "item ignored\n",
                        (int)len, p);
-        } else if (!dry_run && cls > 0) {
+        } else if (cls > 0) {
             for (int h = 0; h < HK_COUNT; h++)
                 if ((int)cg_kind_class(cg_hooks[h].kind) == cls)
                     cg_policy_of[h] = (unsigned char)pol;
@@ -122,8 +119,6 @@ static int apply_policy_list(const char *v, int dry_run)
         if (*p == ',')
             p++;
     }
-    (void)bad;
-    return 0;
 }
 
 static void apply_entry_overrides(const char *v)
@@ -221,6 +216,6 @@ void cg_config_load(void)
     warn_unknown_vars();
     for (int h = 0; h < HK_COUNT; h++)
         cg_policy_of[h] = (unsigned char)cg_cfg.mode;
-    apply_policy_list(cg_cfg.policy, 0);
+    apply_class_overrides(cg_cfg.policy);
     apply_entry_overrides(cg_cfg.policy);
 }
