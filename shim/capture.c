@@ -98,7 +98,7 @@ static int slot_of_stream(uintptr_t key)
     return m ? m->slot : -1;
 }
 
-int cg_stream_capturing_slot(const struct cg_call *c)
+static int cg_stream_capturing_slot(const struct cg_call *c)
 {
     return slot_of_stream(stream_key(c->stream, c->pt));
 }

@@ -76,7 +76,6 @@ const char *cg_policy_name(int p);
 void *cg_real(int hook);
 void *cg_drv_sym(const char *name);
 int cg_missing(int hook);
-void cg_resolve_atfork_child(void);
 
 /* capture.c: the model (call with the capture lock held) */
 void cg_cap_lock(void);
@@ -90,7 +89,6 @@ int cg_cap_d2h_pending(int slot, char *site, size_t n);
 int cg_cap_any_d2h(char *site, size_t n);
 void cg_cap_note_violation(int slot, const struct cg_call *c, const char *site);
 const char *cg_cap_mode_name(int mode);
-int cg_stream_capturing_slot(const struct cg_call *c);
 void cg_cap_query_blocking(struct cg_call *c);
 
 /* policy.c */

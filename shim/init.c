@@ -17,8 +17,7 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static void atfork_child(void)
 {
     cg_tls.tid = 0;
-    cg_cap_reset_after_fork();
-    cg_resolve_atfork_child();
+    cg_cap_reset_after_fork(); /* real pointers and library handles stay valid in the child */
 }
 
 static void do_init(void)

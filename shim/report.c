@@ -54,8 +54,6 @@ static const char *what_cuda_does(const struct cg_call *c, char *buf, size_t n)
 {
     if (!c->verdict)
         snprintf(buf, n, "CUDA returned %d, which capguard's model did not predict", c->real_ret);
-    else if (c->verdict == CG_ERR_CAPTURE_UNSUPPORTED || c->verdict == CG_ERR_CAPTURE_IMPLICIT)
-        snprintf(buf, n, "CUDA returns %d and invalidates capture %llu", c->verdict, (unsigned long long)c->cap_id);
     else
         snprintf(buf, n, "CUDA returns %d and invalidates capture %llu", c->verdict, (unsigned long long)c->cap_id);
     return buf;
@@ -167,7 +165,7 @@ void cg_summary(void)
     const char *path = cg_log_path();
     cg_say("capguard: summary: %u captures, %u failed, %u violations at %u sites%s%s\n", captures_seen, failed_captures,
            violations, n_sites, path ? "; log " : "", path ? path : "");
-    char body[CG_MAX_SITES > 0 ? 1024 : 1];
+    char body[1024];
     for (unsigned i = 0; i < n_sites; i++) {
         struct site_count *s = &sites[i];
         char outcomes[200] = "";

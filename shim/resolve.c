@@ -127,11 +127,6 @@ void *cg_drv_sym(const char *name)
     return h && cg_real_dlsym ? cg_real_dlsym(h, name) : NULL;
 }
 
-void cg_resolve_atfork_child(void)
-{
-    /* nothing to reset: pointers and handles stay valid in the child */
-}
-
 int cg_hook_by_name(const char *name)
 {
     for (int h = 0; h < HK_COUNT; h++)

@@ -99,6 +99,7 @@ FK_HIDDEN CUresult fk_stream_get(CUstream h, int ptds, struct CUstream_st **out)
 FK_HIDDEN int fk_is_blocking(const struct CUstream_st *s);
 FK_HIDDEN int fk_is_legacy(const struct CUstream_st *s);
 FK_HIDDEN CUresult fk_submit(struct CUstream_st *s, const struct fk_op *op);
+FK_HIDDEN CUresult fk_submit_on(CUstream h, int ptds, const struct fk_op *op);
 FK_HIDDEN void fk_wait_ticket(struct CUstream_st *s, uint64_t ticket);
 FK_HIDDEN CUresult fk_sync_legacy_op(const struct fk_op *op, int ptds);
 FK_HIDDEN void fk_wait_all(void);

@@ -14,15 +14,8 @@ static CUresult fk_copy_sync(void *dst, const void *src, size_t n, int ptds)
 static CUresult fk_copy_async(void *dst, const void *src, size_t n, CUstream h, int ptds)
 {
 	struct fk_op op = { .kind = FK_OP_MEMCPY, .dst = dst, .src = src, .n = n };
-	struct CUstream_st *s;
-	CUresult r;
 
-	pthread_mutex_lock(&fk_mu);
-	r = fk_stream_get(h, ptds, &s);
-	if (r == CUDA_SUCCESS)
-		r = fk_submit(s, &op);
-	pthread_mutex_unlock(&fk_mu);
-	return r;
+	return fk_submit_on(h, ptds, &op);
 }
 
 #define FK_P(x) ((void *)(uintptr_t)(x))
@@ -159,15 +152,8 @@ FK_EXPORT CUresult cuMemsetD8(CUdeviceptr_v1 dstDevice, unsigned char uc, unsign
 static CUresult fk_memset_async(CUdeviceptr d, unsigned char v, size_t n, CUstream h, int ptds)
 {
 	struct fk_op op = { .kind = FK_OP_MEMSET, .dst = FK_P(d), .val = v, .n = n };
-	struct CUstream_st *s;
-	CUresult r;
 
-	pthread_mutex_lock(&fk_mu);
-	r = fk_stream_get(h, ptds, &s);
-	if (r == CUDA_SUCCESS)
-		r = fk_submit(s, &op);
-	pthread_mutex_unlock(&fk_mu);
-	return r;
+	return fk_submit_on(h, ptds, &op);
 }
 
 FK_EXPORT CUresult cuMemsetD8Async(CUdeviceptr dstDevice, unsigned char uc, size_t N,

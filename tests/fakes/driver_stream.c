@@ -364,20 +364,27 @@ FK_EXPORT CUresult cuStreamQuery_ptsz(CUstream hStream)
 	return fk_stream_wait(hStream, 1, 1);
 }
 
-static CUresult fk_launch_host(CUstream h, CUhostFn fn, void *ud, int ptds)
+/* Enqueue one operation on a stream handle: the asynchronous entry points' common path. */
+CUresult fk_submit_on(CUstream h, int ptds, const struct fk_op *op)
 {
-	struct fk_op op = { .kind = FK_OP_HOST, .fn = fn, .ud = ud };
 	struct CUstream_st *s;
 	CUresult r;
 
-	if (!fn)
-		return CUDA_ERROR_INVALID_VALUE;
 	pthread_mutex_lock(&fk_mu);
 	r = fk_stream_get(h, ptds, &s);
 	if (r == CUDA_SUCCESS)
-		r = fk_submit(s, &op);
+		r = fk_submit(s, op);
 	pthread_mutex_unlock(&fk_mu);
 	return r;
+}
+
+static CUresult fk_launch_host(CUstream h, CUhostFn fn, void *ud, int ptds)
+{
+	struct fk_op op = { .kind = FK_OP_HOST, .fn = fn, .ud = ud };
+
+	if (!fn)
+		return CUDA_ERROR_INVALID_VALUE;
+	return fk_submit_on(h, ptds, &op);
 }
 
 FK_EXPORT CUresult cuLaunchHostFunc(CUstream hStream, CUhostFn fn, void *userData)
