@@ -1,8 +1,7 @@
 /* Attribution: where a call came from. Native frames as module+offset (+symbol where the
- * dynamic symbol table knows it), capguard's own frames skipped; and, when the process runs
- * CPython and the calling thread holds the GIL, the innermost Python frames (file:line func).
- * Runs only on the violation path. Must never: take the GIL, call Python without holding it,
- * or run in a signal handler (backtrace and dladdr are not async-signal-safe). */
+ * dynamic symbol table knows it), capguard's own frames skipped; the Python frames come from
+ * pyframes.c. Runs only on the violation path. Must never run in a signal handler (backtrace
+ * and dladdr are not async-signal-safe). */
 #include <dlfcn.h>
 #include <execinfo.h>
 #include <stdio.h>
@@ -10,21 +9,6 @@
 #include "core.h"
 
 #define CG_MAX_FRAMES 64
-#define CG_PY_FRAMES 4
-
-struct py_api {
-    int (*gil_check)(void);
-    void *(*get_frame)(void);         /* PyEval_GetFrame: borrowed */
-    int (*line)(void *);              /* PyFrame_GetLineNumber */
-    void *(*code)(void *);            /* PyFrame_GetCode: new ref */
-    void *(*back)(void *);            /* PyFrame_GetBack: new ref */
-    void *(*getattr)(void *, const char *);
-    const char *(*utf8)(void *);
-    void (*decref)(void *);
-    void (*err_clear)(void);
-};
-static struct py_api py;
-static int py_ready;
 
 static void *self_base;
 
@@ -35,84 +19,6 @@ void cg_attrib_init(void)
     Dl_info di;
     if (dladdr((void *)cg_attrib_init, &di))
         self_base = di.dli_fbase;
-}
-
-static void py_resolve(void)
-{
-    if (py_ready)
-        return;
-    py_ready = -1;
-    if (!cg_cfg.python || !dlsym(RTLD_DEFAULT, "Py_IsInitialized"))
-        return;
-    py.gil_check = (int (*)(void))dlsym(RTLD_DEFAULT, "PyGILState_Check");
-    py.get_frame = (void *(*)(void))dlsym(RTLD_DEFAULT, "PyEval_GetFrame");
-    py.line = (int (*)(void *))dlsym(RTLD_DEFAULT, "PyFrame_GetLineNumber");
-    py.code = (void *(*)(void *))dlsym(RTLD_DEFAULT, "PyFrame_GetCode");
-    py.back = (void *(*)(void *))dlsym(RTLD_DEFAULT, "PyFrame_GetBack");
-    py.getattr = (void *(*)(void *, const char *))dlsym(RTLD_DEFAULT, "PyObject_GetAttrString");
-    py.utf8 = (const char *(*)(void *))dlsym(RTLD_DEFAULT, "PyUnicode_AsUTF8");
-    py.decref = (void (*)(void *))dlsym(RTLD_DEFAULT, "Py_DecRef");
-    py.err_clear = (void (*)(void))dlsym(RTLD_DEFAULT, "PyErr_Clear");
-    if (py.gil_check && py.get_frame && py.line && py.code && py.back && py.getattr && py.utf8 &&
-        py.decref && py.err_clear)
-        py_ready = 1;
-}
-
-static const char *py_str_attr(void *obj, const char *attr, char *out, size_t n)
-{
-    void *v = py.getattr(obj, attr);
-    const char *s = v ? py.utf8(v) : NULL;
-    snprintf(out, n, "%s", s ? s : "?");
-    if (v)
-        py.decref(v);
-    if (!s)
-        py.err_clear();
-    return out;
-}
-
-static void python_frames(struct cg_site *s)
-{
-    py_resolve();
-    if (py_ready != 1 || !py.gil_check())
-        return;
-    void *f = py.get_frame();
-    size_t used = 0;
-    int first = 1;
-    void *owned = NULL;
-    for (int i = 0; f && i < CG_PY_FRAMES; i++) {
-        char file[200], func[100], q1[300], q2[160];
-        void *code = py.code(f);
-        if (!code)
-            break;
-        py_str_attr(code, "co_filename", file, sizeof file);
-        py_str_attr(code, "co_name", func, sizeof func);
-        py.decref(code);
-        int line = py.line(f);
-        cg_json_str(q1, sizeof q1, file);
-        cg_json_str(q2, sizeof q2, func);
-        int w = snprintf(s->python + used, sizeof s->python - used, "%s{\"file\":%s,\"line\":%d,\"func\":%s}",
-                         first ? "" : ",", q1, line, q2);
-        if (w < 0 || (size_t)w >= sizeof s->python - used) {
-            s->python[used] = 0;
-            break;
-        }
-        used += (size_t)w;
-        if (first) {
-            const char *b = strrchr(file, '/');
-            snprintf(s->brief, sizeof s->brief, "%.150s:%d in %.80s", b ? b + 1 : file, line, func);
-            s->hash = s->hash * 31 + (uint64_t)line;
-            for (const char *p = file; *p; p++)
-                s->hash = s->hash * 131 + (unsigned char)*p;
-        }
-        first = 0;
-        void *back = py.back(f);
-        if (owned)
-            py.decref(owned);
-        owned = back;
-        f = back;
-    }
-    if (owned)
-        py.decref(owned);
 }
 
 void cg_site_capture(struct cg_site *s, int skip)
@@ -151,7 +57,7 @@ void cg_site_capture(struct cg_site *s, int skip)
         s->hash = (s->hash ^ off) * 1099511628211ull;
         kept++;
     }
-    python_frames(s); /* a Python line, when there is one, is the better brief */
+    cg_python_frames(s); /* a Python line, when there is one, is the better brief */
     if (!s->brief[0])
         snprintf(s->brief, sizeof s->brief, "unknown site");
 }

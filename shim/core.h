@@ -114,6 +114,9 @@ struct cg_site {
 void cg_site_capture(struct cg_site *s, int skip);
 void cg_attrib_init(void);
 
+/* pyframes.c */
+void cg_python_frames(struct cg_site *s);
+
 /* counters and paths for the summary */
 unsigned cg_proc_unmatched(void);
 unsigned cg_defer_dropped(void);

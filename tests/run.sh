@@ -148,17 +148,29 @@ expect_eq "threads/global: CAPGUARD=1 relaxes it" "$(rcs t.g.auto)" "alloc=0 end
 expect_eq "threads/threadlocal: legal under a ThreadLocal capture" "$(rcs t.t.bare)" "alloc=0 end=0"
 expect_eq "threads/threadlocal: nothing reported" "$(rcs t.t.auto) $(nviol t.t.auto)" "alloc=0 end=0 0"
 
-# ---- Python through ctypes, holding the GIL: the Python line is named ----
-if command -v python3 >/dev/null && [ "$STATIC" = 0 ]; then
-  pyline=$(grep -n 'rc = rt.cudaDeviceSynchronize()' tests/scenarios/py_capture.py | cut -d: -f1)
-  run bare py.bare python3 "$ROOT/tests/scenarios/py_capture.py"
-  run 1 py.auto python3 "$ROOT/tests/scenarios/py_capture.py"
-  expect_eq "python: without capguard" "$(rcs py.bare)" "sync=900 end=901"
-  expect_eq "python: CAPGUARD=1" "$(rcs py.auto)" "sync=0 end=0"
-  grep -q "at py_capture.py:$pyline in <module>" "$T/py.auto.err" && ok "python: stderr names the Python line" ||
-    bad "python: line" "$(head -2 "$T/py.auto.err")"
-  log py.auto | grep -q "\"python\":\[{\"file\":\"[^\"]*py_capture.py\",\"line\":$pyline," &&
-    ok "python: the log has the Python frames" || bad "python: log frames" "$(log py.auto | grep violation | cut -c1-300)"
+# ---- Python through ctypes: the Python line is named, with the GIL held or released ----
+pythons=$(ls /root/.pyenv/versions/3.1[123]*/bin/python3 2>/dev/null)
+[ -n "${PYTHON:-}" ] && pythons=$PYTHON
+command -v python3 >/dev/null && pythons="python3 $pythons"
+if [ "$STATIC" = 0 ]; then
+  pyline=$(grep -n 'return rt.cudaDeviceSynchronize()' tests/scenarios/py_capture.py | cut -d: -f1)
+  seen=""
+  for py in $pythons; do
+    pv=$($py -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    case " $seen " in *" $pv "*) continue ;; esac
+    seen="$seen $pv"
+    for gil in gil nogil; do
+      tag=py.$pv.$gil
+      run bare "$tag.bare" "$py" "$ROOT/tests/scenarios/py_capture.py" $gil
+      run 1 "$tag.auto" "$py" "$ROOT/tests/scenarios/py_capture.py" $gil
+      expect_eq "python $pv $gil: without capguard / with CAPGUARD=1" "$(rcs "$tag.bare") | $(rcs "$tag.auto")" \
+        "sync=900 end=901 | sync=0 end=0"
+      grep -q "at py_capture.py:$pyline in step" "$T/$tag.auto.err" && ok "python $pv $gil: stderr names the Python line" ||
+        bad "python $pv $gil: line" "$(head -2 "$T/$tag.auto.err")"
+      log "$tag.auto" | grep -q "\"python\":\[{\"file\":\"[^\"]*py_capture.py\",\"line\":$pyline,\"func\":\"step\"},{\"file\":\"[^\"]*py_capture.py\",\"line\":[0-9]*,\"func\":\"<module>\"}" &&
+        ok "python $pv $gil: the log has the frames, innermost first" || bad "python $pv $gil: log frames" "$(log "$tag.auto" | grep violation | cut -c1-300)"
+    done
+  done
 fi
 
 # ---- a program that reaches the driver only through cuGetProcAddress ----

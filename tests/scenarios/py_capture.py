@@ -1,13 +1,22 @@
-"""A Python program that reaches CUDA through ctypes (as vLLM's pynccl and Triton do), holding
-the GIL during the calls (ctypes.PyDLL): capguard must name the Python line of the violation.
-Runs on the test doubles or on real CUDA (whichever libcudart.so.13 the loader finds)."""
+"""A Python program that reaches CUDA through ctypes (as vLLM's pynccl and Triton do).
+argv[1] = gil: ctypes.PyDLL, the GIL stays held during the calls; nogil: ctypes.CDLL, the GIL
+is released around them (as PyTorch does around its CUDA calls). Either way capguard must name
+the Python line of the violation. Runs on the test doubles or on real CUDA."""
 import ctypes
+import sys
 
-rt = ctypes.PyDLL("libcudart.so.13")
+loader = ctypes.PyDLL if sys.argv[1:] == ["gil"] else ctypes.CDLL
+rt = loader("libcudart.so.13")
+
+
+def step(stream):
+    return rt.cudaDeviceSynchronize()  # the violation: capguard names this line
+
+
 s = ctypes.c_void_p()
 assert rt.cudaStreamCreateWithFlags(ctypes.byref(s), 1) == 0
 assert rt.cudaStreamBeginCapture(s, 0) == 0
-rc = rt.cudaDeviceSynchronize()  # the violation: capguard names this line
+rc = step(s)
 g = ctypes.c_void_p()
 end = rt.cudaStreamEndCapture(s, ctypes.byref(g))
 print("rc sync", rc)
