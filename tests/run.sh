@@ -173,6 +173,23 @@ if [ "$STATIC" = 0 ]; then
   done
 fi
 
+# ---- the process around the calls: errno, constructors, destructors, fork ----
+run 1 l.errno "$S/lifecycle" errno
+expect_eq "lifecycle: a deferred and an answered call leave errno as the program set it" \
+  "$(grep errno_ "$T/l.errno.out" | tr '\n' ' ')" "errno_after_sync 4242 errno_after_query 4243 "
+run bare l.early.bare env LD_PRELOAD="$S/early.so" "$S/lifecycle"
+EXTRA_ENV="LD_PRELOAD=$LIB:$S/early.so" run 1 l.early "$S/lifecycle"
+expect_eq "lifecycle: without capguard a constructor's and a destructor's capture fail" "$(rcs l.early.bare)" \
+  "ctor_sync=900 ctor_end=901 dtor_sync=900 dtor_end=901"
+expect_eq "lifecycle: hooks work in a constructor that runs before capguard's, and pass through after its destructor" \
+  "$(rcs l.early)" "ctor_sync=0 ctor_end=0 dtor_sync=900 dtor_end=901"
+if [ "$CPU_ONLY" = 1 ]; then # CUDA itself cannot be used in a child forked after initialisation
+  run 1 l.fork "$S/lifecycle" fork
+  expect_eq "lifecycle: a forked child's capture is guarded, and so is the parent's after it" "$(rcs l.fork) $(grep child_exit "$T/l.fork.out")" \
+    "child_sync=0 child_end=0 parent_sync=0 parent_end=0 child_exit 0"
+  expect_eq "lifecycle: the child writes a log of its own" "$(ls "$T/l.fork.logs" | wc -l) $(cat "$T"/l.fork.logs/*.jsonl | grep -c '"ev":"violation"')" "2 2"
+fi
+
 # ---- a program that reaches the driver only through cuGetProcAddress ----
 run bare d.bare "$S/driver_only"
 run 1 d.auto "$S/driver_only"

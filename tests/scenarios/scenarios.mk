@@ -3,8 +3,8 @@
 SCEN_CUDA_LIB ?= $(BUILD)/fakes
 SCEN_DIR ?= $(BUILD)/scenarios
 SCEN_CFLAGS := $(CFLAGS_COMMON) -I$(CUDA_HOME)/include
-SCEN_RT := matrix sync_inside alloc_inside threads dlsym_cases
-SCEN_BIN := $(SCEN_RT:%=$(SCEN_DIR)/%) $(SCEN_DIR)/driver_only $(SCEN_DIR)/nextlib.so
+SCEN_RT := matrix sync_inside alloc_inside threads dlsym_cases lifecycle
+SCEN_BIN := $(SCEN_RT:%=$(SCEN_DIR)/%) $(SCEN_DIR)/driver_only $(SCEN_DIR)/nextlib.so $(SCEN_DIR)/early.so
 
 .PHONY: scenarios
 scenarios: $(SCEN_BIN)
@@ -20,3 +20,7 @@ $(SCEN_DIR)/driver_only: tests/scenarios/driver_only.c
 $(SCEN_DIR)/nextlib.so: tests/scenarios/nextlib.c
 	@mkdir -p $(SCEN_DIR)
 	$(CC) $(SCEN_CFLAGS) -shared -o $@ $< -ldl
+
+$(SCEN_DIR)/early.so: tests/scenarios/early.c
+	@mkdir -p $(SCEN_DIR)
+	$(CC) $(SCEN_CFLAGS) -shared -o $@ $< -L$(SCEN_CUDA_LIB) -lcudart
