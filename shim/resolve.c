@@ -185,7 +185,7 @@ static void drv_exports(void)
 /* What to hand back for a pointer the real cuGetProcAddress returned: our wrapper of the hook
  * whose real function it is (identified by the pointer itself, never by guessing from the
  * name and version), or the pointer unchanged. */
-static void *proc_redirect(const char *sym, void *p, int ver)
+static void *proc_redirect(const char *sym, void *p, int ver, unsigned long long flags)
 {
     if (__atomic_load_n(&cg_state, __ATOMIC_ACQUIRE) != CG_ON || !sym || !p)
         return p;
@@ -198,8 +198,16 @@ static void *proc_redirect(const char *sym, void *p, int ver)
         int h = ver >= 12000 ? HK_cuGetProcAddress_v2 : HK_cuGetProcAddress;
         return claim(h, p) ? cg_hooks[h].wrapper : p;
     }
-    if (cg_hook_by_name(sym) >= 0)
+    if (cg_hook_by_name(sym) >= 0) { /* a hooked name, but a variant we do not know: say which */
         __atomic_add_fetch(&proc_unmatched, 1, __ATOMIC_RELAXED);
+        Dl_info di;
+        char body[512], qsym[160], qreal[160];
+        cg_json_str(qsym, sizeof qsym, sym);
+        cg_json_str(qreal, sizeof qreal, dladdr(p, &di) && di.dli_sname ? di.dli_sname : "?");
+        snprintf(body, sizeof body, "\"ev\":\"proc_unmatched\",\"name\":%s,\"version\":%d,\"flags\":%llu,\"real\":%s",
+                 qsym, ver, flags, qreal);
+        cg_log_event(body);
+    }
     return p;
 }
 
@@ -219,7 +227,7 @@ CG_EXPORT int cuGetProcAddress(const char *sym, void **pfn, int ver, unsigned lo
     int r = real(sym, pfn, ver, flags);
     if (r == 0 && pfn && *pfn) {
         int saved = errno;
-        *pfn = proc_redirect(sym, *pfn, ver);
+        *pfn = proc_redirect(sym, *pfn, ver, flags);
         errno = saved;
     }
     return r;
@@ -233,7 +241,7 @@ CG_EXPORT int cuGetProcAddress_v2(const char *sym, void **pfn, int ver, unsigned
     int r = real(sym, pfn, ver, flags, status);
     if (r == 0 && pfn && *pfn) {
         int saved = errno;
-        *pfn = proc_redirect(sym, *pfn, ver);
+        *pfn = proc_redirect(sym, *pfn, ver, flags);
         errno = saved;
     }
     return r;

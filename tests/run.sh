@@ -47,7 +47,7 @@ nviol() { log "$1" | grep -c '"ev":"violation"'; }
 
 # ---- the test doubles follow DEVICE-FACTS.md ----
 if [ "$CPU_ONLY" = 0 ]; then :
-elif "$FAKES/selftest" >"$T/selftest.out" 2>&1; then
+elif LD_LIBRARY_PATH="$FAKES" "$FAKES/selftest" >"$T/selftest.out" 2>&1; then
   ok "fakes: every cell of the DEVICE-FACTS legality matrix ($(tail -1 "$T/selftest.out"))"
 else
   bad "fakes: selftest" "$(grep -v '^ok' "$T/selftest.out" | tail -5 | tr '\n' ' ')"
