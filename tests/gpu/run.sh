@@ -23,7 +23,7 @@ $PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cu
 echo "== build (real CUDA)"
 DYN=$W/bin-dyn STA=$W/bin-static
 mkdir -p "$DYN" "$STA"
-for s in matrix sync_inside alloc_inside threads dlsym_cases; do
+for s in matrix sync_inside alloc_inside threads dlsym_cases lifecycle; do
   gcc -O2 -rdynamic -I"$CUDA_HOME/include" -o "$DYN/$s" "tests/scenarios/$s.c" -L"$CUDA_HOME/lib64" -lcudart -ldl -lpthread \
     -Wl,-rpath,"$CUDA_HOME/lib64" || echo "BUILD FAIL dyn $s"
   [ "$s" = dlsym_cases ] || nvcc -O2 -o "$STA/$s" "tests/scenarios/$s.c" -lpthread -ldl 2>&1 | grep -v warning || true
@@ -32,6 +32,9 @@ for d in "$DYN" "$STA"; do
   gcc -O2 -I"$CUDA_HOME/include" -o "$d/driver_only" tests/scenarios/driver_only.c -ldl
   gcc -O2 -shared -fPIC -o "$d/nextlib.so" tests/scenarios/nextlib.c -ldl
 done
+gcc -O2 -shared -fPIC -I"$CUDA_HOME/include" -o "$DYN/early.so" tests/scenarios/early.c -L"$CUDA_HOME/lib64" -lcudart \
+  -Wl,-rpath,"$CUDA_HOME/lib64"
+nvcc -O2 -shared -Xcompiler -fPIC -o "$STA/early.so" tests/scenarios/early.c
 nm "$STA/matrix" | grep -q cudaStreamBeginCapture && echo "static build: cudart linked statically (no libcudart.so needed)"
 ldd "$STA/matrix" | grep -q libcudart && echo "WARNING: static build links libcudart.so"
 
@@ -86,9 +89,11 @@ for v in clean sync item; do
         timeout 300 $PY tests/gpu/torch_capture.py $v 2>"$W/torch.$v.$mode.err")
     fi
     printf 'torch %-5s %-8s | %s\n' "$v" "$mode" "$(echo "$o" | grep outcome | tr '\n' ' ')"
-    grep '^capguard: \[' "$W/torch.$v.$mode.err" | head -3 | cut -c1-600
+    grep '^capguard: \[' "$W/torch.$v.$mode.err" | head -3 | cut -c1-700
+    cat "$W/torch.$v.$mode.logs"/*.jsonl 2>/dev/null | grep '"ev":"violation"' | grep -o '"python":\[[^]]*\]' | head -2
   done
 done
 
 echo "== driver entry points handed out by cuGetProcAddress that capguard left unwrapped (static runs)"
 cat "$W"/static/*.logs/*.jsonl 2>/dev/null | grep '"ev":"summary"' | grep -o '"proc_unmatched":[0-9]*' | sort | uniq -c
+cat "$W"/static/*.logs/*.jsonl 2>/dev/null | grep '"ev":"proc_unmatched"' | sed 's/.*"ev"/"ev"/' | sort | uniq -c
