@@ -190,9 +190,12 @@ static void *proc_redirect(const char *sym, void *p, int ver, unsigned long long
     if (__atomic_load_n(&cg_state, __ATOMIC_ACQUIRE) != CG_ON || !sym || !p)
         return p;
     drv_exports();
-    for (int h = 0; h < HK_COUNT; h++)
+    for (int h = 0; h < HK_COUNT; h++) {
+        if (cg_hooks[h].wrapper == p) /* already ours: a driver whose 4-argument lookup calls the */
+            return p;                 /* 5-argument one through its PLT reached our wrapper */
         if (cg_hooks[h].lib == CG_LIB_DRV && __atomic_load_n(&real_ptr[h], __ATOMIC_ACQUIRE) == p)
             return cg_hooks[h].wrapper;
+    }
     if (strcmp(sym, "cuGetProcAddress") == 0) {
         /* Not an export we know: its ABI follows the version asked for (4 args below 12000). */
         int h = ver >= 12000 ? HK_cuGetProcAddress_v2 : HK_cuGetProcAddress;

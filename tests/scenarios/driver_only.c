@@ -2,7 +2,9 @@
  * build) and pip NCCL do: dlopen("libcuda.so.1"), dlsym(handle, "cuGetProcAddress_v2"), ask it
  * for "cuGetProcAddress" itself (4-argument ABI at 11030), then every entry point through that.
  * Inside a Global capture it synchronizes the context and allocates, like a library's lazy
- * set-up. No exported CUDA symbol is ever called. */
+ * set-up. No exported CUDA symbol is ever called. argv[1] = ptsz: the capture entry points are
+ * asked for with the per-thread-default-stream flag, as static cudart does for some of them
+ * (it gets cuStreamBeginCapture_ptsz, the one-argument Global-mode begin). */
 #include <cuda.h>
 #include <dlfcn.h>
 #include <stdio.h>
@@ -12,20 +14,27 @@ typedef CUresult (*proc5_t)(const char *, void **, int, cuuint64_t, CUdriverProc
 typedef CUresult (*proc4_t)(const char *, void **, int, cuuint64_t);
 static proc4_t get;
 
-static void *sym(const char *name, int ver)
+static cuuint64_t flags = CU_GET_PROC_ADDRESS_DEFAULT;
+
+static void *sym_flags(const char *name, int ver, cuuint64_t f)
 {
     void *p = NULL;
-    if (get(name, &p, ver, CU_GET_PROC_ADDRESS_DEFAULT) != CUDA_SUCCESS || !p) {
+    if (get(name, &p, ver, f) != CUDA_SUCCESS || !p) {
         fprintf(stderr, "driver_only: no %s\n", name);
         exit(3);
     }
     return p;
 }
 
+static void *sym(const char *name, int ver) { return sym_flags(name, ver, CU_GET_PROC_ADDRESS_DEFAULT); }
+
 static void CUDA_CB noop(void *arg) { (void)arg; }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    int ptsz = argc > 1 && argv[1][0] == 'p';
+    if (ptsz)
+        flags = CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM;
     void *h = dlopen("libcuda.so.1", RTLD_NOW);
     if (!h) {
         fprintf(stderr, "driver_only: %s\n", dlerror());
@@ -41,7 +50,8 @@ int main(void)
     CUresult (*set_cur)(CUcontext) = sym("cuCtxSetCurrent", 4000);
     CUresult (*stream_create)(CUstream *, unsigned) = sym("cuStreamCreate", 2000);
     CUresult (*begin)(CUstream, CUstreamCaptureMode) = sym("cuStreamBeginCapture", 10010);
-    CUresult (*end)(CUstream, CUgraph *) = sym("cuStreamEndCapture", 10000);
+    CUresult (*begin_pt)(CUstream) = sym_flags("cuStreamBeginCapture", 10000, flags); /* _ptsz: no mode */
+    CUresult (*end)(CUstream, CUgraph *) = sym_flags("cuStreamEndCapture", 10000, flags);
     CUresult (*host_func)(CUstream, CUhostFn, void *) = sym("cuLaunchHostFunc", 10000);
     CUresult (*ctx_sync)(void) = sym("cuCtxSynchronize", 2000);
     CUresult (*mem_alloc)(CUdeviceptr *, size_t) = sym("cuMemAlloc", 3020);
@@ -55,7 +65,7 @@ int main(void)
     CUgraph g = NULL;
     if (init(0) || dev_get(&dev, 0) || retain(&ctx, dev) || set_cur(ctx) || stream_create(&s, CU_STREAM_NON_BLOCKING))
         return 3;
-    if (begin(s, CU_STREAM_CAPTURE_MODE_GLOBAL) || host_func(s, noop, NULL))
+    if ((ptsz ? begin_pt(s) : begin(s, CU_STREAM_CAPTURE_MODE_GLOBAL)) || host_func(s, noop, NULL))
         return 3;
     printf("rc ctxsync %d\n", (int)ctx_sync());
     CUresult ra = mem_alloc(&p, 1 << 20);
