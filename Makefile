@@ -53,6 +53,7 @@ demo: all fakes scenarios
 	@tests/demo.sh
 
 test: all fakes scenarios $(BUILD)/fakes/selftest
+	@scripts/deps.sh test
 	@tests/run.sh
 
 install: all

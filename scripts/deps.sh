@@ -1,12 +1,18 @@
 #!/bin/sh
 # Install the Debian packages capguard's build and tests need, or, when not root, print the
 # exact command and stop. Usage: scripts/deps.sh build|test
+# Each need is "package:check", check being a header that must exist or a command on PATH.
 set -u
-need="uthash-dev"
-[ "${1:-build}" = test ] && need="$need"
+needs="uthash-dev:/usr/include/uthash.h"
+[ "${1:-build}" = test ] && needs="$needs python3:python3"
 missing=""
-for p in $need; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+for n in $needs; do
+  pkg=${n%%:*} check=${n#*:}
+  case $check in
+    /*) [ -e "$check" ] && continue ;;
+    *) command -v "$check" >/dev/null 2>&1 && continue ;;
+  esac
+  missing="$missing $pkg"
 done
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ]; then

@@ -245,6 +245,23 @@ EXTRA_ENV="RANK=3 WORLD_SIZE=4" run 1 c.rank "$S/sync_inside" device
 log c.rank | grep -q '"ev":"violation".*"world_size":4' && log c.rank | grep -q '"rank":3' &&
   grep -q '\[rank 3 ' "$T/c.rank.err" && ok "config: rank and world size come from torchrun's variables" || bad "config: rank" "$(head -2 "$T/c.rank.err")"
 
+# ---- the library itself ----
+want=$( (sed -n 's/^HOOK(\(RT\|DRV\), *\([A-Za-z0-9_]*\),.*/\2/p; s/^HOOK_CUSTOM(\(RT\|DRV\), *\([A-Za-z0-9_]*\),.*/\2/p' shim/hooks.def; echo dlsym) | sort)
+have=$(nm -D --defined-only "$LIB" | awk '{ print $3 }' | sed 's/@.*//' | sort)
+expect_eq "library: exports exactly the hooked entry points and dlsym ($(echo "$want" | wc -l))" "$have" "$want"
+expect_eq "library: needs only libc" "$(readelf -d "$LIB" | grep NEEDED | grep -v -E 'libc\.so|libdl\.so|libpthread\.so' | wc -l)" "0"
+# stderr: the first CAPGUARD_STDERR_LIMIT (3) lines per site, then one line, then only counts
+counts=$(log m.observe | grep '"ev":"summary_site","call":"cudaMalloc"' | grep -o '"count":[0-9]*' | cut -d: -f2)
+refused=$(awk '$1 == "cell" && $5 == "malloc" && $7 != 0' "$T/m.bare.out" | wc -l)
+expect_eq "report: the summary counts every violation ($refused refused cudaMalloc cells, over its sites)" \
+  "$(echo "$counts" | awk '{ s += $1 } END { print s }')" "$refused"
+expect_eq "report: at most 3 stderr lines per site, then one notice" \
+  "$(grep -c '^capguard: \[.*cudaMalloc(' "$T/m.observe.err") $(grep -c 'cudaMalloc at .*further violations at this site are counted' "$T/m.observe.err")" \
+  "$(echo "$counts" | awk '{ l += ($1 < 3 ? $1 : 3); n += ($1 > 3) } END { print l, n }')"
+rm -rf "$T/inst" && make -s install PREFIX="$T/inst" >/dev/null &&
+  "$T/inst/bin/capguard" version | grep -q "$T/inst/lib/libcapguard.so" &&
+  ok "install: make install PREFIX puts the tool and the library where the tool finds it" || bad "install" "$("$T/inst/bin/capguard" version 2>&1)"
+
 # ---- the launcher ----
 if [ -x tests/test_launcher.sh ]; then
   while read -r word rest; do
