@@ -199,8 +199,9 @@ expect_eq "driver_only: without capguard" "$(rcs d.bare)" "ctxsync=900 alloc=900
 expect_eq "driver_only: CAPGUARD=1 (hooks handed out by cuGetProcAddress)" "$(rcs d.auto)" "ctxsync=0 alloc=0 end=0"
 run bare d.pt.bare "$S/driver_only" ptsz
 run 1 d.pt.auto "$S/driver_only" ptsz
-expect_eq "driver_only ptsz: the per-thread-stream begin (one argument, Global) is tracked" "$(rcs d.pt.bare) | $(rcs d.pt.auto)" \
-  "ctxsync=900 alloc=900 end=901 | ctxsync=0 alloc=0 end=0"
+expect_eq "driver_only ptsz: the one-argument per-thread-stream begin captures Relaxed (measured), and is tracked" \
+  "$(rcs d.pt.bare) | $(rcs d.pt.auto) | $(log d.pt.auto | grep -c '"ev":"violation","call":"cuMemAlloc')" \
+  "ctxsync=900 alloc=0 end=901 | ctxsync=0 alloc=0 end=0 | 0"
 expect_eq "driver_only: every hooked entry point handed out is identified" \
   "$(log d.pt.auto | grep -c '"ev":"proc_unmatched"') $(log d.auto | grep -c '"ev":"proc_unmatched"')" "0 0"
 expect_eq "driver_only: observe names both driver calls" \

@@ -181,14 +181,17 @@ out:
 }
 
 /* v1 ABI (CUDA 10.0): no mode argument, the capture is Global */
+/* The one-argument begin of CUDA 10.0 captures in Relaxed mode: measured on an H100 (CUDA 13,
+ * driver 580): after cuStreamBeginCapture_ptsz(s), cuMemAlloc on the capturing thread returns 0
+ * where a Global capture gives 900 (docs/gpu-runs/2026-11-25-h100-issue2-b.md). */
 FK_EXPORT CUresult cuStreamBeginCapture(CUstream hStream)
 {
-	return fk_begin(hStream, 0, CU_STREAM_CAPTURE_MODE_GLOBAL, NULL);
+	return fk_begin(hStream, 0, CU_STREAM_CAPTURE_MODE_RELAXED, NULL);
 }
 
 FK_EXPORT CUresult cuStreamBeginCapture_ptsz(CUstream hStream)
 {
-	return fk_begin(hStream, 1, CU_STREAM_CAPTURE_MODE_GLOBAL, NULL);
+	return fk_begin(hStream, 1, CU_STREAM_CAPTURE_MODE_RELAXED, NULL);
 }
 
 FK_EXPORT CUresult cuStreamBeginCapture_v2(CUstream hStream, CUstreamCaptureMode mode)

@@ -4,7 +4,7 @@
  * Inside a Global capture it synchronizes the context and allocates, like a library's lazy
  * set-up. No exported CUDA symbol is ever called. argv[1] = ptsz: the capture entry points are
  * asked for with the per-thread-default-stream flag, as static cudart does for some of them
- * (it gets cuStreamBeginCapture_ptsz, the one-argument Global-mode begin). */
+ * (it gets cuStreamBeginCapture_ptsz, the one-argument begin, which captures Relaxed). */
 #include <cuda.h>
 #include <dlfcn.h>
 #include <stdio.h>
