@@ -93,13 +93,21 @@ void cg_report_violation(struct cg_call *c)
     }
     unsigned seen = count_site(c, &s);
     const char *name = cg_hooks[c->hook].name;
-    char cuda[160], did[512];
+    char cuda[160], did[512], args[64] = "";
+    if (c->event) /* the argument that matters for this call */
+        snprintf(args, sizeof args, "event=%p", c->event);
+    else if (c->stream || (cg_kind_class(cg_hooks[c->hook].kind) == CG_CLASS_SYNC && cg_hooks[c->hook].kind != K_SYNC_DEVICE))
+        snprintf(args, sizeof args, "stream=%p", c->stream);
+    else if (c->ptr)
+        snprintf(args, sizeof args, "ptr=%p", c->ptr);
+    else if (c->bytes)
+        snprintf(args, sizeof args, "bytes=%zu", c->bytes);
     what_cuda_does(c, cuda, sizeof cuda);
     what_we_did(c, did, sizeof did);
     if (seen <= cg_cfg.stderr_limit)
-        cg_say("capguard: [rank %d pid %d tid %d] %s(stream=%p) during capture %llu (%s, stream 0x%llx): %s; %s. "
+        cg_say("capguard: [rank %d pid %d tid %d] %s(%s) during capture %llu (%s, stream 0x%llx): %s; %s. "
                "policy %s: %s. at %s\n",
-               cg_rank(), (int)getpid(), cg_tid(), name, c->stream, (unsigned long long)c->cap_id,
+               cg_rank(), (int)getpid(), cg_tid(), name, args, (unsigned long long)c->cap_id,
                cg_cap_mode_name(c->cap_mode), (unsigned long long)c->cap_stream, cg_reason_text(c->reason), cuda,
                cg_policy_name(c->policy), did, s.brief);
     else if (seen == cg_cfg.stderr_limit + 1)
