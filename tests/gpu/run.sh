@@ -97,3 +97,15 @@ done
 echo "== driver entry points handed out by cuGetProcAddress that capguard left unwrapped (static runs)"
 cat "$W"/static/*.logs/*.jsonl 2>/dev/null | grep '"ev":"summary"' | grep -o '"proc_unmatched":[0-9]*' | sort | uniq -c
 cat "$W"/static/*.logs/*.jsonl 2>/dev/null | grep '"ev":"proc_unmatched"' | sed 's/.*"ev"/"ev"/' | sort | uniq -c
+
+echo "== the launcher under torchrun and mpirun (two ranks on the one GPU)"
+rm -rf "$W/trun" "$W/mrun"
+timeout 300 "$ROOT/build/capguard" run --log-dir "$W/trun" -- \
+  torchrun --standalone --nproc-per-node 2 tests/gpu/torch_capture.py sync >"$W/trun.out" 2>&1
+echo "torchrun: $(grep -c 'outcome capture completed' "$W/trun.out") of 2 ranks completed their capture; logs:"
+cat "$W"/trun/*.jsonl 2>/dev/null | grep '"ev":"start"' | grep -o '"rank":[0-9]*,"world_size":[0-9]*,"rank_source":"[a-z]*"' | sort
+cat "$W"/trun/*.jsonl 2>/dev/null | grep '"ev":"violation"' | grep -o '"rank":[0-9]*,.*"call":"[A-Za-z]*"' | sed 's/"tid":[0-9]*,//; s/"ts":[0-9.]*,//; s/"pid":[0-9]*,//' | sort | uniq -c
+timeout 300 mpirun --allow-run-as-root --oversubscribe -np 2 "$ROOT/build/capguard" run --log-dir "$W/mrun" -- \
+  "$DYN/sync_inside" device >"$W/mrun.out" 2>&1
+echo "mpirun: $(grep -c 'rc end 0' "$W/mrun.out") of 2 ranks ended their capture with 0; logs:"
+cat "$W"/mrun/*.jsonl 2>/dev/null | grep '"ev":"start"' | grep -o '"rank":[0-9]*,"world_size":[0-9]*,"rank_source":"[a-z]*"' | sort
