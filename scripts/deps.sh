@@ -4,7 +4,7 @@
 # Each need is "package:check", check being a header that must exist or a command on PATH.
 set -u
 needs="uthash-dev:/usr/include/uthash.h"
-[ "${1:-build}" = test ] && needs="$needs python3:python3"
+[ "${1:-build}" = test ] && needs="$needs python3:python3 openmpi-bin:mpirun"
 missing=""
 for n in $needs; do
   pkg=${n%%:*} check=${n#*:}

@@ -110,6 +110,7 @@ struct cg_site {
     char python[512];  /* JSON array body of Python frames */
     char brief[256];   /* one-line "file.py:12 in f" or "module+0x1234" */
     uint64_t hash;
+    int py_brief_user; /* the brief names a frame outside the framework's own package */
 };
 void cg_site_capture(struct cg_site *s, int skip);
 void cg_attrib_init(void);

@@ -190,6 +190,13 @@ static void walk_api(struct cg_site *s, frame_sink sink)
         py.decref(owned);
 }
 
+/* Frames inside the torch package (torch.cuda.synchronize, Tensor.item wrappers) are where the
+ * call went, not where the user made it: the one-line site names the first frame outside it. */
+static int framework_frame(const char *file)
+{
+    return strstr(file, "/site-packages/torch/") || strstr(file, "/dist-packages/torch/");
+}
+
 static void add_frame(struct cg_site *s, int first, const char *file, int line, const char *func)
 {
     char qfile[300], qfunc[160];
@@ -200,8 +207,11 @@ static void add_frame(struct cg_site *s, int first, const char *file, int line, 
                      first ? "" : ",", qfile, line, qfunc);
     if (w < 0 || (size_t)w >= sizeof s->python - used)
         s->python[used] = 0;
-    if (!first)
-        return;
+    if (first)
+        s->py_brief_user = 0;
+    if (!first && (s->py_brief_user || framework_frame(file)))
+        return; /* the brief is already the innermost frame outside the framework */
+    s->py_brief_user = !framework_frame(file);
     const char *b = strrchr(file, '/');
     snprintf(s->brief, sizeof s->brief, "%.150s:%d in %.80s", b ? b + 1 : file, line, func);
     s->hash = s->hash * 31 + (uint64_t)line;

@@ -173,6 +173,15 @@ if [ "$STATIC" = 0 ]; then
   done
 fi
 
+if command -v python3 >/dev/null && [ "$STATIC" = 0 ]; then
+  wline=$(grep -n 'rc = torch.synchronize(rt)' tests/scenarios/py_wrapped.py | cut -d: -f1)
+  run 1 py.wrapped python3 "$ROOT/tests/scenarios/py_wrapped.py"
+  grep -q "at py_wrapped.py:$wline in <module>" "$T/py.wrapped.err" &&
+    log py.wrapped | grep -q '"python":\[{"file":"[^"]*/site-packages/torch/__init__.py","line":2,"func":"synchronize"}' &&
+    ok "python: the site names the caller's line, not the framework wrapper's; the log keeps both" ||
+    bad "python: framework frames" "$(head -1 "$T/py.wrapped.err")"
+fi
+
 # ---- the process around the calls: errno, constructors, destructors, fork ----
 # the log is /dev/full: every write capguard makes fails (ENOSPC), and the program must not see it
 EXTRA_ENV="CAPGUARD_LOG_DIR=/dev CAPGUARD_LOG_FILE=full" run 1 l.errno "$S/lifecycle" errno
