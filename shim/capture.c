@@ -157,6 +157,14 @@ static int own_or_first(void)
     return first;
 }
 
+/* Name the capture a communicator / collective guard concerns (the caller's own, else any). */
+void cg_cap_name_any(struct cg_call *c)
+{
+    int slot = own_or_first();
+    if (slot >= 0)
+        set_verdict(c, 0, R_NONE, slot);
+}
+
 void cg_judge(struct cg_call *c)
 {
     c->verdict = 0;

@@ -106,7 +106,7 @@ static void apply_class_overrides(const char *v)
         }
         if (pol < 0 || (cls < 0 && hook < 0)) {
             cg_err("capguard: CAPGUARD_POLICY item \"%.*s\" is not valid (accepted: KEY:POLICY with "
-                       "KEY one of SYNC, ALLOC, FREE, MEMCPY or a hooked entry point such as "
+                       "KEY one of SYNC, ALLOC, FREE, MEMCPY, HOST_COLL, COMM_INIT or a hooked entry point such as "
                        "cudaStreamSynchronize, POLICY one of observe, reject, defer, relax, auto); "
                        "item ignored\n",
                        (int)len, p);
@@ -143,6 +143,7 @@ static void apply_entry_overrides(const char *v)
 #define CG_TYPE_PATH 3
 #define CG_TYPE_PATTERN 4
 #define CG_TYPE_POLICY_LIST 5
+#define CG_TYPE_MEMO 6
 
 static int parse_one(int type, const char *v, const char *accepted, void *field, size_t size)
 {
@@ -156,6 +157,13 @@ static int parse_one(int type, const char *v, const char *accepted, void *field,
     case CG_TYPE_UINT: return parse_uint(v, accepted, field);
     case CG_TYPE_PATH: return parse_text(v, field, size);
     case CG_TYPE_PATTERN: return parse_pattern(v, field, size);
+    case CG_TYPE_MEMO:
+        for (int i = 0; i < 3; i++)
+            if (strcmp(v, cg_memo_scope_name(i)) == 0) {
+                *(int *)field = i;
+                return 0;
+            }
+        return -1;
     case CG_TYPE_POLICY_LIST:
         if (strlen(v) >= size)
             return -1;

@@ -6,7 +6,15 @@
 #include <string.h>
 #include "core.h"
 
-static const char *const class_names[CG_CLASS_COUNT] = {"NONE", "SYNC", "ALLOC", "FREE", "MEMCPY"};
+static const char *const class_names[CG_CLASS_COUNT] = {"NONE", "SYNC", "ALLOC", "FREE", "MEMCPY", "HOST_COLL",
+                                                         "COMM_INIT"};
+
+const unsigned char cg_kind_always[K_COUNT] = {
+    [K_BEGIN] = 1, [K_END] = 1, [K_XMODE] = 1, [K_NCCL_ID] = 1, [K_COMM_INIT] = 1, [K_COMM_FINALIZE] = 1,
+    [K_COMM_FREE] = 1, [K_HOST_COLL] = 1, [K_NCCL_COLL] = 1, [K_WS_EXPORT] = 1, [K_WS_IMPORT] = 1, [K_WS_CLOSE] = 1,
+    [K_BUF_ALLOC] = 1, [K_BUF_FREE] = 1, [K_REGISTER] = 1, [K_DEREGISTER] = 1, [K_MPI_FINALIZE] = 1, [K_VMM] = 1,
+    [K_FREE] = 1, /* a free may release a memoized workspace */
+};
 
 enum cg_class cg_kind_class(enum cg_kind k)
 {
@@ -20,6 +28,11 @@ enum cg_class cg_kind_class(enum cg_kind k)
     case K_FREE: return CG_CLASS_FREE;
     case K_LEGACY:
     case K_ASYNC: return CG_CLASS_MEMCPY;
+    case K_HOST_COLL: return CG_CLASS_HOST_COLL;
+    case K_NCCL_ID:
+    case K_COMM_INIT:
+    case K_COMM_FINALIZE:
+    case K_REGISTER: return CG_CLASS_COMM_INIT;
     default: return CG_CLASS_NONE;
     }
 }
@@ -72,6 +85,8 @@ static int is_capture_error(int rc)
     return rc == CG_ERR_CAPTURE_UNSUPPORTED || rc == CG_ERR_CAPTURE_IMPLICIT || rc == CG_ERR_CAPTURED_EVENT;
 }
 
+static int memo_kind(enum cg_kind k) { return k >= K_NCCL_ID && k <= K_VMM; }
+
 static void leave_end(struct cg_call *c)
 {
     uint64_t id = 0;
@@ -82,6 +97,7 @@ static void leave_end(struct cg_call *c)
     if (slot >= 0)
         cg_report_capture_end(c, id, cause);
     cg_defer_run_if_idle();
+    cg_memo_capture_ended();
 }
 
 int cg_leave(struct cg_call *c)
@@ -100,6 +116,8 @@ int cg_leave(struct cg_call *c)
         if (k == K_BEGIN)
             cg_report_capture_begin(c);
     }
+    if (c->forwarded && (memo_kind(k) || k == K_ALLOC || k == K_FREE))
+        cg_memo_after(c);
     if (c->verdict || (c->forwarded && is_capture_error(c->real_ret) && k != K_BEGIN && k != K_END))
         cg_report_violation(c);
     cg_tls.depth--;

@@ -18,6 +18,8 @@ enum cg_reason {
     R_CAPTURED_EVENT,  /* sync or query of an event recorded in an active capture */
     R_UNSAFE_MODE,     /* potentially unsafe call prohibited by the thread's interaction mode */
     R_IMPLICIT_LEGACY, /* legacy-stream work while a blocking stream captures */
+    R_HOST_COLL,       /* host collective during a capture, not answerable from the memo */
+    R_COMM_INIT,       /* communicator init / split / window registration during a capture, not served */
     R_COUNT
 };
 enum cg_outcome {
@@ -27,6 +29,7 @@ enum cg_outcome {
     CG_OUT_DEFERRED,  /* queued until the last capture ends */
     CG_OUT_RELAXED,   /* forwarded with the thread relaxed */
     CG_OUT_ANSWERED,  /* a query of the capturing stream answered as complete */
+    CG_OUT_SERVED,    /* answered by the memo (communicator, workspace, collective) */
     CG_OUT_COUNT
 };
 
@@ -48,6 +51,7 @@ struct cg_tls {
 };
 extern __thread struct cg_tls cg_tls __attribute__((tls_model("initial-exec")));
 extern int cg_state;           /* enum cg_state */
+extern const unsigned char cg_kind_always[K_COUNT]; /* kinds judged even with no capture active */
 extern int cg_active_captures; /* captures begun and not ended, process-wide */
 
 #define CG_PATH_MAX 512
@@ -60,7 +64,9 @@ struct cg_config {
     unsigned python;
     unsigned stderr_limit;
     unsigned quiet;
+    int memo; /* enum cg_memo_scope */
 };
+enum cg_memo_scope { CG_MEMO_CAPTURE, CG_MEMO_ALWAYS, CG_MEMO_OFF };
 extern struct cg_config cg_cfg;
 extern unsigned char cg_policy_of[HK_COUNT]; /* enum cg_policy per hook */
 
@@ -75,6 +81,7 @@ const char *cg_policy_name(int p);
 /* resolve.c */
 void *cg_real(int hook);
 void *cg_drv_sym(const char *name);
+void *cg_lib_sym(int lib, const char *name); /* a real symbol of an already-loaded library, or NULL */
 int cg_missing(int hook);
 
 /* capture.c: the model (call with the capture lock held) */
@@ -90,6 +97,19 @@ int cg_cap_any_d2h(char *site, size_t n);
 void cg_cap_note_violation(int slot, const struct cg_call *c, const char *site);
 const char *cg_cap_mode_name(int mode);
 void cg_cap_query_blocking(struct cg_call *c);
+
+void cg_cap_name_any(struct cg_call *c);
+
+/* memo.c */
+int cg_memo_decide(struct cg_call *c, enum cg_action *act);
+void cg_memo_after(struct cg_call *c);
+void cg_memo_capture_ended(void);
+void cg_memo_summary(void);
+void cg_memo_forget_mpi(void);
+int cg_memo_buffers_held(void);
+int cg_memo_has_history(void);
+int cg_mpi_unknown_for(const struct cg_call *c);
+const char *cg_memo_scope_name(int s);
 
 /* policy.c */
 enum cg_action cg_decide(struct cg_call *c);
@@ -151,9 +171,9 @@ static inline int cg_enter(struct cg_call *c)
         st = cg_init();
     if (st != CG_ON || cg_tls.depth)
         return 0;
-    enum cg_kind k = cg_hooks[c->hook].kind;
-    if (k != K_BEGIN && k != K_END && k != K_XMODE &&
-        __atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE) == 0)
+    /* With no capture anywhere, only the model's bookkeeping and the memo need the slow path. */
+    if (!cg_kind_always[cg_hooks[c->hook].kind] && __atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE) == 0 &&
+        !((cg_hooks[c->hook].kind == K_ALLOC) && cg_memo_buffers_held()))
         return 0;
     return cg_enter_slow(c);
 }

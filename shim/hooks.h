@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum cg_lib { CG_LIB_RT, CG_LIB_DRV, CG_LIB_COUNT };
+enum cg_lib { CG_LIB_RT, CG_LIB_DRV, CG_LIB_NCCL, CG_LIB_MPI, CG_LIB_COUNT };
 
 /* What the legality model does with a call. */
 enum cg_kind {
@@ -27,11 +27,30 @@ enum cg_kind {
     K_ALLOC,        /* allocation, host registration */
     K_FREE,         /* free, host unregistration */
     K_PROC,         /* cuGetProcAddress */
+    /* communicators and workspaces (memo.c) */
+    K_NCCL_ID,      /* ncclGetUniqueId */
+    K_COMM_INIT,    /* communicator init / split / dup */
+    K_COMM_FINALIZE,/* ncclCommFinalize (collective) */
+    K_COMM_FREE,    /* communicator destroy / free */
+    K_HOST_COLL,    /* MPI collective: blocks until every rank arrives */
+    K_NCCL_COLL,    /* NCCL collective: enqueued on a stream, counted per communicator and dtype */
+    K_WS_EXPORT,    /* IPC handle of a buffer: the buffer becomes a shared workspace */
+    K_WS_IMPORT,    /* IPC handle opened */
+    K_WS_CLOSE,     /* IPC mapping closed */
+    K_BUF_ALLOC,    /* ncclMemAlloc */
+    K_BUF_FREE,     /* ncclMemFree */
+    K_REGISTER,     /* ncclCommRegister / ncclCommWindowRegister */
+    K_DEREGISTER,   /* their inverses */
+    K_MPI_FINALIZE, /* MPI_Finalize: MPI objects end here */
+    K_VMM,          /* virtual-memory workspace calls: forwarded exactly, counted */
     K_COUNT
 };
 
 /* Policy classes: what CAPGUARD_POLICY names (besides entry points). */
-enum cg_class { CG_CLASS_NONE, CG_CLASS_SYNC, CG_CLASS_ALLOC, CG_CLASS_FREE, CG_CLASS_MEMCPY, CG_CLASS_COUNT };
+enum cg_class {
+    CG_CLASS_NONE, CG_CLASS_SYNC, CG_CLASS_ALLOC, CG_CLASS_FREE, CG_CLASS_MEMCPY,
+    CG_CLASS_HOST_COLL, CG_CLASS_COMM_INIT, CG_CLASS_COUNT
+};
 
 enum cg_hook {
 #define HOOK(lib, name, kind, info, n, sig) HK_##name,
@@ -48,6 +67,10 @@ struct cg_hook_desc {
     void *wrapper; /* capguard's exported wrapper */
 };
 
+/* Arguments passed by value as structs: same size and layout as CUDA's / NCCL's. */
+typedef struct { char b[128]; } cg_nccl_id;  /* ncclUniqueId */
+typedef struct { char b[64]; } cg_ipc_handle; /* cudaIpcMemHandle_t, CUipcMemHandle */
+
 /* One intercepted call, as the wrapper saw it. */
 struct cg_call {
     int hook;
@@ -60,6 +83,7 @@ struct cg_call {
     int d2h;        /* device-to-host copy */
     int blocking;   /* a begin's stream synchronizes with the legacy stream */
     size_t bytes;
+    uintptr_t a[8];  /* raw arguments the communicator/workspace model needs (memo.c) */
     uintptr_t arg0; /* the single argument of a deferrable call */
     int ret;        /* what the wrapper returns */
     int real_ret;   /* what the real call returned (when it ran) */
@@ -92,6 +116,10 @@ int cg_hook_by_name(const char *name);
 #define CG_PARAMS_5(T1, a1, T2, a2, T3, a3, T4, a4, T5, a5) T1 a1, T2 a2, T3 a3, T4 a4, T5 a5
 #define CG_PARAMS_6(T1, a1, T2, a2, T3, a3, T4, a4, T5, a5, T6, a6) \
     T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6
+#define CG_PARAMS_7(T1, a1, T2, a2, T3, a3, T4, a4, T5, a5, T6, a6, T7, a7) \
+    T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7
+#define CG_PARAMS_8(T1, a1, T2, a2, T3, a3, T4, a4, T5, a5, T6, a6, T7, a7, T8, a8) \
+    T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8
 #define CG_ARGS_0()
 #define CG_ARGS_1(T1, a1) a1
 #define CG_ARGS_2(T1, a1, T2, a2) a1, a2
@@ -99,6 +127,8 @@ int cg_hook_by_name(const char *name);
 #define CG_ARGS_4(T1, a1, T2, a2, T3, a3, T4, a4) a1, a2, a3, a4
 #define CG_ARGS_5(T1, a1, T2, a2, T3, a3, T4, a4, T5, a5) a1, a2, a3, a4, a5
 #define CG_ARGS_6(T1, a1, T2, a2, T3, a3, T4, a4, T5, a5, T6, a6) a1, a2, a3, a4, a5, a6
+#define CG_ARGS_7(T1, a1, T2, a2, T3, a3, T4, a4, T5, a5, T6, a6, T7, a7) a1, a2, a3, a4, a5, a6, a7
+#define CG_ARGS_8(T1, a1, T2, a2, T3, a3, T4, a4, T5, a5, T6, a6, T7, a7, T8, a8) a1, a2, a3, a4, a5, a6, a7, a8
 /* The single argument of a one-argument call, as an integer (for the deferred queue). */
 #define CG_ARG0_0() 0
 #define CG_ARG0_1(T1, a1) ((uintptr_t)(a1))
@@ -107,6 +137,8 @@ int cg_hook_by_name(const char *name);
 #define CG_ARG0_4(...) 0
 #define CG_ARG0_5(...) 0
 #define CG_ARG0_6(...) 0
+#define CG_ARG0_7(...) 0
+#define CG_ARG0_8(...) 0
 /* Replaying a deferred call: only zero- and one-argument calls can be deferred. */
 #define CG_REPLAY_0(fn, ...) ((int (*)(void))(fn))()
 #define CG_REPLAY_1(fn, T1, a1) ((int (*)(T1))(fn))((T1)arg)
@@ -115,6 +147,8 @@ int cg_hook_by_name(const char *name);
 #define CG_REPLAY_4(fn, ...) -1
 #define CG_REPLAY_5(fn, ...) -1
 #define CG_REPLAY_6(fn, ...) -1
+#define CG_REPLAY_7(fn, ...) -1
+#define CG_REPLAY_8(fn, ...) -1
 
 #define CG_EXPAND(...) __VA_ARGS__
 #define CG_CALL(m, ...) m(__VA_ARGS__)

@@ -29,8 +29,11 @@ static const char *const reason_text[R_COUNT] = {
     [R_CAPTURED_EVENT] = "synchronization of an event recorded in the capture",
     [R_UNSAFE_MODE] = "potentially unsafe call during a capture, prohibited by the thread's capture mode",
     [R_IMPLICIT_LEGACY] = "legacy-stream work while a blocking stream is capturing",
+    [R_HOST_COLL] = "host collective while a capture is in progress, not answerable from the memo",
+    [R_COMM_INIT] = "communicator initialisation while a capture is in progress, not served from the memo",
 };
-static const char *const outcome_names[CG_OUT_COUNT] = {"none", "observed", "rejected", "deferred", "relaxed", "answered"};
+static const char *const outcome_names[CG_OUT_COUNT] = {"none",     "observed", "rejected", "deferred",
+                                                       "relaxed",  "answered", "served"};
 
 const char *cg_reason_text(int r) { return r >= 0 && r < R_COUNT ? reason_text[r] : "?"; }
 const char *cg_outcome_name(int o) { return o >= 0 && o < CG_OUT_COUNT ? outcome_names[o] : "?"; }
@@ -92,8 +95,13 @@ static int outcome_auto(const struct cg_call *c)
 enum cg_action cg_decide(struct cg_call *c)
 {
     enum cg_kind k = cg_hooks[c->hook].kind;
+    enum cg_action memo_act;
     if (k == K_BEGIN || k == K_END || k == K_XMODE || k == K_EVREC || k == K_WAIT || k == K_PROC)
         return CG_ACT_FORWARD;
+    if (cg_memo_decide(c, &memo_act) == 0)
+        return memo_act;
+    if (__atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE) == 0)
+        return CG_ACT_FORWARD; /* a free or an allocation the memo had nothing for */
     d2h_site[0] = 0;
     cg_cap_lock();
     cg_judge(c);

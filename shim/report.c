@@ -166,7 +166,7 @@ void cg_report_capture_end(const struct cg_call *c, uint64_t id, const char *cau
 void cg_summary(void)
 {
     pthread_mutex_lock(&report_mutex);
-    if (!captures_seen && !violations) { /* nothing happened: say nothing (worker processes) */
+    if (!captures_seen && !violations && !cg_memo_has_history()) { /* nothing happened: say nothing */
         pthread_mutex_unlock(&report_mutex);
         return;
     }
@@ -198,4 +198,5 @@ void cg_summary(void)
              cg_proc_unmatched());
     cg_log_event(body);
     pthread_mutex_unlock(&report_mutex);
+    cg_memo_summary();
 }

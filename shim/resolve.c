@@ -23,8 +23,11 @@ static unsigned proc_unmatched;
 static const char *const lib_sonames[CG_LIB_COUNT][4] = {
     [CG_LIB_RT] = {"libcudart.so.13", "libcudart.so.12", "libcudart.so", NULL},
     [CG_LIB_DRV] = {"libcuda.so.1", "libcuda.so", NULL, NULL},
+    [CG_LIB_NCCL] = {"libnccl.so.2", "libnccl.so", NULL, NULL},
+    [CG_LIB_MPI] = {"libmpi.so.40", "libmpi.so.12", "libmpi.so", NULL},
 };
-static const char *const lib_prefix[CG_LIB_COUNT] = {[CG_LIB_RT] = "libcudart.so", [CG_LIB_DRV] = "libcuda.so"};
+static const char *const lib_prefix[CG_LIB_COUNT] = {
+    [CG_LIB_RT] = "libcudart.so", [CG_LIB_DRV] = "libcuda.so", [CG_LIB_NCCL] = "libnccl.so", [CG_LIB_MPI] = "libmpi.so"};
 
 static void ensure_real_dlsym(void)
 {
@@ -120,11 +123,16 @@ int cg_missing(int hook)
     return CG_ERR_UNKNOWN;
 }
 
-void *cg_drv_sym(const char *name)
+void *cg_lib_sym(int lib, const char *name)
 {
     ensure_real_dlsym();
-    void *h = lib_get(CG_LIB_DRV);
+    void *h = lib_get(lib);
     return h && cg_real_dlsym ? cg_real_dlsym(h, name) : NULL;
+}
+
+void *cg_drv_sym(const char *name)
+{
+    return cg_lib_sym(CG_LIB_DRV, name);
 }
 
 int cg_hook_by_name(const char *name)

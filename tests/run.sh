@@ -256,7 +256,8 @@ log c.rank | grep -q '"ev":"violation".*"world_size":4' && log c.rank | grep -q 
   grep -q '\[rank 3 ' "$T/c.rank.err" && ok "config: rank and world size come from torchrun's variables" || bad "config: rank" "$(head -2 "$T/c.rank.err")"
 
 # ---- the library itself ----
-want=$( (sed -n 's/^HOOK(\(RT\|DRV\), *\([A-Za-z0-9_]*\),.*/\2/p; s/^HOOK_CUSTOM(\(RT\|DRV\), *\([A-Za-z0-9_]*\),.*/\2/p' shim/hooks.def; echo dlsym) | sort)
+want=$( (printf '#define HOOK(lib, name, ...) name\n#define HOOK_CUSTOM(lib, name, kind) name\n#include "hooks.def"\n' |
+  cc -E -P -x c -Ishim - | tr ' ' '\n' | grep -E '^[A-Za-z_][A-Za-z0-9_]*$'; echo dlsym) | sort)
 have=$(nm -D --defined-only "$LIB" | awk '{ print $3 }' | sed 's/@.*//' | sort)
 expect_eq "library: exports exactly the hooked entry points and dlsym ($(echo "$want" | wc -l))" "$have" "$want"
 expect_eq "library: needs only libc" "$(readelf -d "$LIB" | grep NEEDED | grep -v -E 'libc\.so|libdl\.so|libpthread\.so' | wc -l)" "0"

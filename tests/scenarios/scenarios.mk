@@ -24,3 +24,21 @@ $(SCEN_DIR)/nextlib.so: tests/scenarios/nextlib.c
 $(SCEN_DIR)/early.so: tests/scenarios/early.c
 	@mkdir -p $(SCEN_DIR)
 	$(CC) $(SCEN_CFLAGS) -shared -o $@ $< -L$(SCEN_CUDA_LIB) -lcudart
+
+# Two-rank scenarios under real Open MPI: the seed (per-call allreduce wrapper, IPC or NCCL path)
+# and the memo's must-never-break cases. MPI flags come from the MPI compiler wrapper; seed also
+# needs libnccl from SCEN_CUDA_LIB (the fake one in build/fakes, the real one on a GPU machine).
+MPICC ?= mpicc
+SCEN_MPI_CFLAGS ?= $(shell $(MPICC) --showme:compile)
+SCEN_MPI_LIBS ?= $(shell $(MPICC) --showme:link)
+SCEN_BIN += $(SCEN_DIR)/seed $(SCEN_DIR)/memo_cases
+scenarios: $(SCEN_DIR)/seed $(SCEN_DIR)/memo_cases
+
+$(SCEN_DIR)/seed: tests/scenarios/seed.c tests/scenarios/scen.h $(SCEN_CUDA_LIB)/libnccl.so
+	@mkdir -p $(SCEN_DIR)
+	$(CC) $(SCEN_CFLAGS) $(SCEN_MPI_CFLAGS) -o $@ $< -L$(SCEN_CUDA_LIB) -lnccl -lcudart \
+	  -lpthread $(SCEN_MPI_LIBS)
+
+$(SCEN_DIR)/memo_cases: tests/scenarios/memo_cases.c
+	@mkdir -p $(SCEN_DIR)
+	$(CC) $(SCEN_CFLAGS) $(SCEN_MPI_CFLAGS) -o $@ $< $(SCEN_MPI_LIBS)

@@ -1,0 +1,244 @@
+/* MPI collectives made through the memo's eyes: each one is recorded (call, communicator, site,
+ * arguments, a hash of its input, its output); inside a capture, a repeat with byte-identical
+ * input at the same site is answered from the record (every rank sees the same sequence, so
+ * every rank answers alike), anything else is guarded. Also the ncclGetUniqueId record that lets
+ * a capture-time init find its communicator, and the NCCL collective counters.
+ * Must never: answer a collective whose input differs from the record, or read beyond the
+ * buffers the call's own counts describe. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+#include "memo.h"
+#include "mpi_abi.h"
+
+#define CG_COLL_OUT_MAX (1u << 20) /* collectives with more output than this are not recorded */
+
+struct coll { /* a recorded collective and its output */
+    char id[CG_KEY_MAX + 64];
+    uint64_t in_hash;
+    size_t out_len;
+    unsigned char *out;
+    unsigned served;
+    UT_hash_handle hh;
+};
+
+struct ncoll { /* NCCL collectives per communicator, call and dtype */
+    char id[128];
+    unsigned long long count;
+    UT_hash_handle hh;
+};
+
+static struct coll *colls;
+static struct ncoll *ncolls;
+
+/* ---- MPI collectives: recorded, and answered from the record inside a capture ---- */
+struct coll_shape {
+    const void *in;
+    size_t in_len;
+    void *out;
+    size_t out_len;
+    char args[96];
+};
+
+static int coll_shape(const struct cg_call *c, struct coll_shape *sh)
+{
+    const struct cg_mpi *m = cg_mpi();
+    const char *name = strchr(cg_hooks[c->hook].name, '_') + 1;
+    uintptr_t comm = c->a[0];
+    int rank, size;
+    memset(sh, 0, sizeof *sh);
+    if (m->abi == CG_MPI_UNKNOWN || cg_mpi_rank_size(comm, &rank, &size) != 0)
+        return -1;
+    int in_place = c->a[1] == m->in_place;
+    if (strcmp(name, "Barrier") == 0) {
+        snprintf(sh->args, sizeof sh->args, "-");
+    } else if (strcmp(name, "Bcast") == 0) {
+        size_t n = (size_t)(int)c->a[2] * cg_mpi_type_size(c->a[3]);
+        int root = (int)c->a[4];
+        sh->out = (void *)c->a[1];
+        sh->out_len = n;
+        if (rank == root) {
+            sh->in = sh->out;
+            sh->in_len = n;
+        }
+        snprintf(sh->args, sizeof sh->args, "n=%zu root=%d", n, root);
+    } else if (strcmp(name, "Allreduce") == 0) {
+        size_t n = (size_t)(int)c->a[2] * cg_mpi_type_size(c->a[3]);
+        sh->out = (void *)c->a[4];
+        sh->out_len = n;
+        sh->in = in_place ? sh->out : (const void *)c->a[1];
+        sh->in_len = n;
+        snprintf(sh->args, sizeof sh->args, "n=%zu op=0x%llx", n, (unsigned long long)c->a[5]);
+    } else if (strcmp(name, "Allgather") == 0 || strcmp(name, "Alltoall") == 0 || strcmp(name, "Gather") == 0) {
+        size_t rn = (size_t)(int)c->a[5] * cg_mpi_type_size(c->a[6]);
+        size_t sn = (size_t)(int)c->a[2] * cg_mpi_type_size(c->a[3]);
+        int root = strcmp(name, "Gather") == 0 ? (int)c->a[7] : -1;
+        int alltoall = strcmp(name, "Alltoall") == 0;
+        if (root < 0 || rank == root) {
+            sh->out = (void *)c->a[4];
+            sh->out_len = rn * (size_t)size;
+        }
+        if (in_place) { /* the rank's own contribution is already in the receive buffer */
+            sh->in = alltoall ? (const void *)c->a[4] : (const char *)c->a[4] + rn * (size_t)rank;
+            sh->in_len = alltoall ? rn * (size_t)size : rn;
+        } else {
+            sh->in = (const void *)c->a[1];
+            sh->in_len = alltoall ? sn * (size_t)size : sn;
+        }
+        snprintf(sh->args, sizeof sh->args, "sn=%zu rn=%zu root=%d", sn, rn, root);
+    } else if (strcmp(name, "Allgatherv") == 0) {
+        const int *rns = (const int *)c->a[5], *displs = (const int *)c->a[7];
+        size_t ts = cg_mpi_type_size(c->a[6]), extent = 0;
+        for (int i = 0; i < size; i++)
+            if ((size_t)(displs[i] + rns[i]) > extent)
+                extent = (size_t)(displs[i] + rns[i]);
+        sh->out = (void *)c->a[4];
+        sh->out_len = extent * ts;
+        sh->in = in_place ? (const char *)c->a[4] + (size_t)displs[rank] * ts : (const void *)c->a[1];
+        sh->in_len = in_place ? (size_t)rns[rank] * ts : (size_t)(int)c->a[2] * cg_mpi_type_size(c->a[3]);
+        snprintf(sh->args, sizeof sh->args, "extent=%zu", sh->out_len);
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+static void coll_id(const struct cg_call *c, const struct coll_shape *sh, const struct cg_site *s, char *id, size_t n)
+{
+    char comm[40];
+    cg_mpi_comm_name(c->a[0], comm, sizeof comm);
+    snprintf(id, n, "MPI_%s comm=%s %s site=%016llx", strchr(cg_hooks[c->hook].name, '_') + 1, comm, sh->args,
+             (unsigned long long)s->hash);
+}
+
+enum cg_action cg_coll_decide(struct cg_call *c)
+{
+    struct coll_shape sh;
+    struct cg_site s;
+    if (!cg_memo_capturing())
+        return CG_ACT_FORWARD; /* recorded after the real call (cg_memo_after) */
+    if (cg_mpi_unknown_for(c) || coll_shape(c, &sh) != 0)
+        return cg_memo_guard(c, R_HOST_COLL);
+    cg_memo_site(&s);
+    coll_id(c, &sh, &s, t_key, sizeof t_key);
+    uint64_t in_hash = sh.in ? cg_fnv(sh.in, sh.in_len, FNV0) : 0;
+    if (cg_cfg.memo != CG_MEMO_OFF) {
+        pthread_mutex_lock(&memo_mutex);
+        struct coll *r = NULL;
+        HASH_FIND_STR(colls, t_key, r);
+        int hit = r && r->in_hash == in_hash && r->out_len == sh.out_len;
+        if (hit) {
+            if (sh.out_len)
+                memcpy(sh.out, r->out, sh.out_len);
+            r->served++;
+        }
+        pthread_mutex_unlock(&memo_mutex);
+        if (hit)
+            return cg_memo_served(c, "serve", t_key, s.brief, 0);
+    }
+    cg_memo_log(c, "miss", t_key, s.brief, 0);
+    return cg_memo_guard(c, R_HOST_COLL);
+}
+
+void cg_coll_after(struct cg_call *c)
+{
+    struct coll_shape sh;
+    struct cg_site s;
+    if (cg_cfg.memo == CG_MEMO_OFF || c->real_ret != 0 || cg_mpi_unknown_for(c) || coll_shape(c, &sh) != 0 ||
+        sh.out_len > CG_COLL_OUT_MAX)
+        return;
+    cg_memo_site(&s);
+    char id[sizeof t_key];
+    coll_id(c, &sh, &s, id, sizeof id);
+    uint64_t in_hash = sh.in ? cg_fnv(sh.in, sh.in_len, FNV0) : 0;
+    pthread_mutex_lock(&memo_mutex);
+    struct coll *r = NULL;
+    HASH_FIND_STR(colls, id, r);
+    if (!r && (r = calloc(1, sizeof *r)) != NULL) {
+        snprintf(r->id, sizeof r->id, "%s", id);
+        HASH_ADD_STR(colls, id, r);
+    }
+    if (r) {
+        unsigned char *out = sh.out_len ? malloc(sh.out_len) : NULL;
+        if (out || !sh.out_len) {
+            free(r->out);
+            r->out = out;
+            if (out)
+                memcpy(out, sh.out, sh.out_len);
+            r->out_len = sh.out_len;
+            r->in_hash = in_hash;
+        }
+    }
+    pthread_mutex_unlock(&memo_mutex);
+}
+
+/* ---- ncclGetUniqueId: inside a capture, the id recorded at this site is handed back, so that
+ *      the init it feeds has the key of the communicator it will be served ---- */
+enum cg_action cg_unique_id_decide(struct cg_call *c)
+{
+    struct cg_site s;
+    cg_memo_site(&s);
+    snprintf(t_key, sizeof t_key, "ncclGetUniqueId site=%016llx", (unsigned long long)s.hash);
+    if (!cg_memo_serving() || !c->a[0])
+        return CG_ACT_FORWARD;
+    pthread_mutex_lock(&memo_mutex);
+    struct coll *r = NULL;
+    HASH_FIND_STR(colls, t_key, r);
+    if (r && r->out_len == sizeof(cg_nccl_id))
+        memcpy((void *)c->a[0], r->out, sizeof(cg_nccl_id));
+    pthread_mutex_unlock(&memo_mutex);
+    return r ? cg_memo_served(c, "serve", t_key, s.brief, 0) : CG_ACT_FORWARD;
+}
+
+void cg_unique_id_after(struct cg_call *c)
+{
+    if (c->real_ret != 0 || !c->a[0])
+        return;
+    pthread_mutex_lock(&memo_mutex);
+    struct coll *r = NULL;
+    HASH_FIND_STR(colls, t_key, r);
+    if (!r && (r = calloc(1, sizeof *r)) != NULL) {
+        snprintf(r->id, sizeof r->id, "%s", t_key);
+        HASH_ADD_STR(colls, id, r);
+    }
+    if (r && (r->out || (r->out = malloc(sizeof(cg_nccl_id))) != NULL)) {
+        memcpy(r->out, (void *)c->a[0], sizeof(cg_nccl_id));
+        r->out_len = sizeof(cg_nccl_id);
+    }
+    pthread_mutex_unlock(&memo_mutex);
+}
+
+/* ---- NCCL collectives: counted per communicator, call and dtype ---- */
+void cg_nccl_count(const struct cg_call *c)
+{
+    char comm[40], id[128];
+    if (cg_memo_name_of(c->a[0], comm, sizeof comm) != 0)
+        snprintf(comm, sizeof comm, "0x%llx", (unsigned long long)c->a[0]);
+    const char *name = cg_hooks[c->hook].name[0] == 'p' ? cg_hooks[c->hook].name + 1 : cg_hooks[c->hook].name;
+    snprintf(id, sizeof id, "%s comm=%s dtype=%d", name, comm, (int)c->a[1]);
+    pthread_mutex_lock(&memo_mutex);
+    struct ncoll *r = NULL;
+    HASH_FIND_STR(ncolls, id, r);
+    if (!r && (r = calloc(1, sizeof *r)) != NULL) {
+        snprintf(r->id, sizeof r->id, "%s", id);
+        HASH_ADD_STR(ncolls, id, r);
+    }
+    if (r)
+        r->count++;
+    pthread_mutex_unlock(&memo_mutex);
+}
+
+void cg_coll_summary(void)
+{
+    struct ncoll *n, *tmp;
+    char body[400], qk[200];
+    pthread_mutex_lock(&memo_mutex);
+    HASH_ITER(hh, ncolls, n, tmp)
+    {
+        cg_json_str(qk, sizeof qk, n->id);
+        snprintf(body, sizeof body, "\"ev\":\"summary_nccl\",\"what\":%s,\"count\":%llu", qk, n->count);
+        cg_log_event(body);
+    }
+    pthread_mutex_unlock(&memo_mutex);
+}
