@@ -9,6 +9,7 @@
 #include "core.h"
 
 #define CG_MAX_FRAMES 64
+#define FNV_START 1469598103934665603ull
 
 static void *self_base;
 
@@ -25,7 +26,7 @@ void cg_site_capture(struct cg_site *s, int skip)
 {
     void *pcs[CG_MAX_FRAMES];
     s->native[0] = s->python[0] = s->brief[0] = 0;
-    s->hash = 1469598103934665603ull;
+    s->hash = s->call_hash = FNV_START;
     int n = cg_cfg.stack_depth ? backtrace(pcs, CG_MAX_FRAMES) : 0;
     size_t used = 0;
     int kept = 0;
@@ -49,6 +50,9 @@ void cg_site_capture(struct cg_site *s, int skip)
         }
         used += (size_t)w;
         if (!kept) {
+            s->call_hash = (FNV_START ^ off) * 1099511628211ull;
+            for (const char *p = mod; *p; p++)
+                s->call_hash = (s->call_hash ^ (unsigned char)*p) * 1099511628211ull;
             if (di.dli_sname)
                 snprintf(s->brief, sizeof s->brief, "%s+0x%lx (%s)", mod, (unsigned long)off, di.dli_sname);
             else

@@ -109,7 +109,7 @@ static void coll_id(const struct cg_call *c, const struct coll_shape *sh, const 
     char comm[40];
     cg_mpi_comm_name(c->a[0], comm, sizeof comm);
     snprintf(id, n, "MPI_%s comm=%s %s site=%016llx", strchr(cg_hooks[c->hook].name, '_') + 1, comm, sh->args,
-             (unsigned long long)s->hash);
+             (unsigned long long)s->call_hash);
 }
 
 enum cg_action cg_coll_decide(struct cg_call *c)
@@ -179,7 +179,7 @@ enum cg_action cg_unique_id_decide(struct cg_call *c)
 {
     struct cg_site s;
     cg_memo_site(&s);
-    snprintf(t_key, sizeof t_key, "ncclGetUniqueId site=%016llx", (unsigned long long)s.hash);
+    snprintf(t_key, sizeof t_key, "ncclGetUniqueId site=%016llx", (unsigned long long)s.call_hash);
     if (!cg_memo_serving() || !c->a[0])
         return CG_ACT_FORWARD;
     pthread_mutex_lock(&memo_mutex);

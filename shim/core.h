@@ -110,6 +110,7 @@ int cg_memo_buffers_held(void);
 int cg_memo_has_history(void);
 int cg_mpi_unknown_for(const struct cg_call *c);
 const char *cg_memo_scope_name(int s);
+const char *cg_memo_current_key(void); /* the key of the call being decided */
 
 /* policy.c */
 enum cg_action cg_decide(struct cg_call *c);
@@ -131,6 +132,7 @@ struct cg_site {
     char brief[256];   /* one-line "file.py:12 in f" or "module+0x1234" */
     uint64_t hash;
     int py_brief_user; /* the brief names a frame outside the framework's own package */
+    uint64_t call_hash; /* the call itself: innermost Python line, else innermost native frame (memo) */
 };
 void cg_site_capture(struct cg_site *s, int skip);
 void cg_attrib_init(void);

@@ -59,10 +59,14 @@ const char *cg_memo_scope_name(int s) { return s >= 0 && s < 3 ? memo_scopes[s] 
 /* The key and site of the call being decided, for its after-step (calls do not nest: depth guard). */
 __thread char t_key[CG_KEY_MAX + 64], t_site[256];
 
+const char *cg_memo_current_key(void) { return t_key; }
+
 int cg_memo_capturing(void) { return __atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE) > 0; }
 int cg_memo_serving(void) { return cg_cfg.memo == CG_MEMO_ALWAYS || (cg_cfg.memo == CG_MEMO_CAPTURE && cg_memo_capturing()); }
-/* Hold a released object back instead of releasing it for real. */
-static int holding(void) { return cg_memo_serving(); }
+/* Hold a released object back instead of releasing it for real: only while a capture is in
+ * progress (the real release would break it); held objects still unclaimed when the last capture
+ * ends are released then. Outside captures the last release is the real one, in every scope. */
+static int holding(void) { return cg_cfg.memo != CG_MEMO_OFF && cg_memo_capturing(); }
 
 uint64_t cg_fnv(const void *p, size_t n, uint64_t h)
 {
@@ -302,7 +306,7 @@ static enum cg_action decide_init(struct cg_call *c)
     char key[CG_KEY_MAX], sh[24];
     int type = obj_type_of_init(c);
     cg_memo_site(&s);
-    snprintf(sh, sizeof sh, "%016llx", (unsigned long long)s.hash);
+    snprintf(sh, sizeof sh, "%016llx", (unsigned long long)s.call_hash);
     if (cg_mpi_unknown_for(c) || comm_key(c, key, sizeof key, sh) != 0)
         return cg_memo_capturing() ? cg_memo_guard(c, R_COMM_INIT) : CG_ACT_FORWARD;
     snprintf(t_key, sizeof t_key, "%s", key);
@@ -644,12 +648,10 @@ static int real_release(struct obj *o)
     }
 }
 
-/* The last capture ended (scope capture): what was released inside it and not served again is
+/* The last capture ended: what was released inside it and not served again is
  * released for real now, in the order it was held. Called inside a hook (depth > 0). */
 void cg_memo_capture_ended(void)
 {
-    if (cg_cfg.memo != CG_MEMO_CAPTURE)
-        return;
     for (;;) {
         struct obj *o, *tmp, *pick = NULL;
         pthread_mutex_lock(&memo_mutex);

@@ -207,8 +207,12 @@ static void add_frame(struct cg_site *s, int first, const char *file, int line, 
                      first ? "" : ",", qfile, line, qfunc);
     if (w < 0 || (size_t)w >= sizeof s->python - used)
         s->python[used] = 0;
-    if (first)
+    if (first) {
         s->py_brief_user = 0;
+        s->call_hash = 1469598103934665603ull * 31 + (uint64_t)line;
+        for (const char *p = file; *p; p++)
+            s->call_hash = s->call_hash * 131 + (unsigned char)*p;
+    }
     if (!first && (s->py_brief_user || framework_frame(file)))
         return; /* the brief is already the innermost frame outside the framework */
     s->py_brief_user = !framework_frame(file);

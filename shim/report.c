@@ -52,7 +52,10 @@ static unsigned count_site(const struct cg_call *c, const struct cg_site *s)
 
 static const char *what_cuda_does(const struct cg_call *c, char *buf, size_t n)
 {
-    if (!c->verdict)
+    if (c->reason == R_HOST_COLL || c->reason == R_COMM_INIT)
+        snprintf(buf, n, "it blocks until every rank arrives (a hang when ranks diverge) or breaks capture %llu",
+                 (unsigned long long)c->cap_id);
+    else if (!c->verdict)
         snprintf(buf, n, "CUDA returned %d, which capguard's model did not predict", c->real_ret);
     else
         snprintf(buf, n, "CUDA returns %d and invalidates capture %llu", c->verdict, (unsigned long long)c->cap_id);
@@ -93,8 +96,10 @@ void cg_report_violation(struct cg_call *c)
     }
     unsigned seen = count_site(c, &s);
     const char *name = cg_hooks[c->hook].name;
-    char cuda[160], did[512], args[64] = "";
-    if (c->event) /* the argument that matters for this call */
+    char cuda[160], did[512], args[300] = "";
+    if (c->reason == R_HOST_COLL || c->reason == R_COMM_INIT)
+        snprintf(args, sizeof args, "%s", cg_memo_current_key());
+    else if (c->event) /* the argument that matters for this call */
         snprintf(args, sizeof args, "event=%p", c->event);
     else if (c->stream || (cg_kind_class(cg_hooks[c->hook].kind) == CG_CLASS_SYNC && cg_hooks[c->hook].kind != K_SYNC_DEVICE))
         snprintf(args, sizeof args, "stream=%p", c->stream);

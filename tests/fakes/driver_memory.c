@@ -444,6 +444,26 @@ FK_EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream)
 
 /* ---- information ---- */
 
+/* The allocation a device pointer lies in (a query: allowed during capture, no rule applies). */
+FK_EXPORT CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUdeviceptr dptr)
+{
+	struct fk_alloc *a;
+	CUresult r = CUDA_SUCCESS;
+
+	pthread_mutex_lock(&fk_mu);
+	a = fk_find((void *)(uintptr_t)dptr, 0);
+	if (!a || !fk_is_device_kind(a->kind)) {
+		r = CUDA_ERROR_NOT_FOUND;
+	} else {
+		if (pbase)
+			*pbase = (CUdeviceptr)(uintptr_t)a->base;
+		if (psize)
+			*psize = a->size;
+	}
+	pthread_mutex_unlock(&fk_mu);
+	return r;
+}
+
 FK_EXPORT CUresult cuMemGetInfo_v2(size_t *free_b, size_t *total)
 {
 	if (!free_b || !total)

@@ -124,6 +124,7 @@ static const struct fk_sym fk_syms[] = {
 	S(cuGraphExecDestroy, 10000, cuGraphExecDestroy)
 	S(cuMemGetInfo, 2000, cuMemGetInfo)
 	S(cuMemGetInfo, 3020, cuMemGetInfo_v2)
+	S(cuMemGetAddressRange, 3020, cuMemGetAddressRange_v2)
 	S(cuPointerGetAttribute, 4000, cuPointerGetAttribute)
 	S(cuIpcGetMemHandle, 4010, cuIpcGetMemHandle)
 	S(cuIpcOpenMemHandle, 4010, cuIpcOpenMemHandle)
