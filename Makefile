@@ -49,6 +49,8 @@ $(BUILD)/capguard: tools/capguard.c shim/config.def
 include tests/fakes/fakes.mk
 include tests/scenarios/scenarios.mk
 
+$(SCEN_BIN): $(BUILD)/.deps
+
 demo: all fakes scenarios
 	@tests/demo.sh
 

@@ -3,8 +3,8 @@
 # exact command and stop. Usage: scripts/deps.sh build|test
 # Each need is "package:check", check being a header that must exist or a command on PATH.
 set -u
-needs="uthash-dev:/usr/include/uthash.h"
-[ "${1:-build}" = test ] && needs="$needs python3:python3 openmpi-bin:mpirun"
+needs="uthash-dev:/usr/include/uthash.h libopenmpi-dev:mpicc openmpi-bin:mpirun"
+[ "${1:-build}" = test ] && needs="$needs python3:python3"
 missing=""
 for n in $needs; do
   pkg=${n%%:*} check=${n#*:}

@@ -255,6 +255,70 @@ EXTRA_ENV="RANK=3 WORLD_SIZE=4" run 1 c.rank "$S/sync_inside" device
 log c.rank | grep -q '"ev":"violation".*"world_size":4' && log c.rank | grep -q '"rank":3' &&
   grep -q '\[rank 3 ' "$T/c.rank.err" && ok "config: rank and world size come from torchrun's variables" || bad "config: rank" "$(head -2 "$T/c.rank.err")"
 
+# ---- communicators and workspaces: the seed, under real Open MPI, two ranks ----
+MPIRUN="timeout 90 mpirun --oversubscribe --allow-run-as-root -np 2"
+mrun() { # mrun MODE TAG CMD...: like run, under mpirun; the output sorted by rank
+  run "$@"
+  sort -s -k2,2n "$T/$2.out" -o "$T/$2.out"
+}
+seedlines() { grep -E "^rank $2 (construct|endcapture|replay|done)" "$T/$1.out" | sed "s/^rank $2 //" | tr '\n' ';'; }
+if [ "$CPU_ONLY" = 1 ] || [ "${CG_GPU_NRANKS:-1}" -ge 2 ]; then
+for p in ipc nccl; do
+  mrun bare "seed.$p.bare" $MPIRUN "$S/seed" $p symmetric
+  mrun 1 "seed.$p.auto" $MPIRUN "$S/seed" $p symmetric
+  fail_call=$([ $p = ipc ] && echo "cudaMalloc 900" || echo "ncclCommInitRank")
+  for r in 0 1; do
+    seedlines "seed.$p.bare" $r | grep -q "^construct capture rc FAIL $fail_call.*endcapture rc 901;.*done;" &&
+      ok "seed/$p: without capguard, rank $r's wrapper rebuilt inside the capture fails and ruins it" ||
+      bad "seed/$p bare rank $r" "$(seedlines "seed.$p.bare" $r)"
+    expect_eq "seed/$p: CAPGUARD=1, rank $r's rebuilt wrapper is served, the capture completes and replays" \
+      "$(seedlines "seed.$p.auto" $r)" "construct capture rc OK;endcapture rc 0;replay 1 result 3;replay 2 result 3;done;"
+  done
+  key=$([ $p = ipc ] && echo "MPI_Comm_split" || echo "ncclCommInitRank")
+  expect_eq "seed/$p: every rank's summary shows the repeated init, 4 times, once served" \
+    "$(grep -c "4 x init of $key rank=[01] world=2 .*(1 served from the memo" "$T/seed.$p.auto.err")" "2"
+  # (only rank 0 asks for the NCCL unique id: that call is rank 0's alone)
+  decisions() { cat "$T/seed.$p.auto.logs"/*r$1.jsonl | grep '"ev":"memo"' | grep -v ncclGetUniqueId |
+    grep -o '"call":"[A-Za-z_]*","decision":"[a-z_]*","key":"' | md5sum; }
+  n=$(cat "$T/seed.$p.auto.logs"/*r0.jsonl | grep '"ev":"memo"' | grep -c '"key":"[^"]')
+  expect_eq "seed/$p: every memo decision is logged with its key ($n on rank 0), the same sequence on both ranks" "$(decisions 0)" "$(decisions 1)"
+done
+log seed.ipc.auto | grep -q '"ev":"memo","call":"MPI_Allgather","decision":"serve"' &&
+  log seed.ipc.auto | grep -q '"ev":"memo","call":"cudaIpcOpenMemHandle","decision":"serve"' &&
+  log seed.ipc.auto | grep -q '"ev":"memo","call":"cudaMalloc","decision":"serve"' &&
+  log seed.ipc.auto | grep -q '"ev":"memo","call":"MPI_Barrier","decision":"serve"' &&
+  ok "seed/ipc: the split, the workspace, the handle allgather, the IPC mapping and the barrier are served" ||
+  bad "seed/ipc served" "$(log seed.ipc.auto | grep '"decision":"serve"' | cut -c1-200 | head -5)"
+log seed.nccl.auto | grep -q '"call":"ncclGetUniqueId","decision":"serve"' &&
+  log seed.nccl.auto | grep -q '"call":"MPI_Bcast","decision":"serve"' &&
+  ok "seed/nccl: the unique id and its broadcast are answered from the record" || bad "seed/nccl served" "$(log seed.nccl.auto | grep serve | head -3)"
+# one rank's memo misses (its capture-time wrapper is for another dtype, on a new thread)
+mrun 1 seed.asym $MPIRUN "$S/seed" ipc asymmetric
+expect_eq "seed/asymmetric: the rank whose memo misses gets a named error, not a hang" \
+  "$(seedlines seed.asym 1 | cut -d';' -f1,2,5)" "construct capture rc FAIL MPI_Allgather 16;endcapture rc 0;done"
+expect_eq "seed/asymmetric: the other rank completes" "$(seedlines seed.asym 0)" \
+  "construct capture rc OK;endcapture rc 0;replay 1 result 3;replay 2 result 3;done;"
+grep -q '\[rank 1 .*MPI_Allgather(MPI_Allgather comm=#[0-9]* .*not answerable from the memo.*rejected (returned 16' "$T/seed.asym.err" &&
+  ok "seed/asymmetric: stderr names the rank, the collective, its communicator and key" || bad "seed/asymmetric stderr" "$(grep MPI_Allgather "$T/seed.asym.err" | head -2)"
+# scopes
+EXTRA_ENV="CAPGUARD_MEMO=off" mrun 1 seed.off $MPIRUN "$S/seed" ipc symmetric
+expect_eq "memo off: nothing is served, the capture-time split is refused by name on every rank" \
+  "$(seedlines seed.off 0 | cut -d';' -f1,2) $(seedlines seed.off 1 | cut -d';' -f1,2)" \
+  "construct capture rc FAIL MPI_Comm_split 16;endcapture rc 0 construct capture rc FAIL MPI_Comm_split 16;endcapture rc 0"
+EXTRA_ENV="CAPGUARD_MEMO=off" mrun 1 mc.repeat $MPIRUN "$S/memo_cases" repeat
+expect_eq "memo off: every repeated initialisation is still reported, with both sites and the count" \
+  "$(log mc.repeat | grep -c '"ev":"repeat","call":"MPI_Comm_split".*"count":[23],"served":0,"first_site":".*","site":')" "4"
+EXTRA_ENV="CAPGUARD_MEMO=always" mrun 1 mc.splits $MPIRUN "$S/memo_cases" splits
+expect_eq "memo always: two splits of equal size, different colors, stay distinct" \
+  "$(grep -E 'fact (same_handle|a2_b2_same_handle|a2_b2_ident|sum_color0|sum_color1)' "$T/mc.splits.out" | sed 's/^rank [0-9]* //' | sort | uniq -c | awk '{ print $1, $3, $4 }' | tr '\n' ' ')" \
+  "2 a2_b2_ident 0 2 a2_b2_same_handle 0 2 same_handle 0 2 sum_color0 1 2 sum_color1 21 "
+EXTRA_ENV="CAPGUARD_MEMO=always" mrun 1 mc.ref $MPIRUN "$S/memo_cases" refcount
+expect_eq "memo always: a repeat is served the same communicator, reference-counted; the real free runs once" \
+  "$(grep -c -E 'fact (c2_equals_c1|c2_usable_after_one_free|freed_ok) 1' "$T/mc.ref.out") $(log mc.ref | grep -c '"call":"MPI_Comm_free","decision":"release"')" "6 2"
+mrun 1 mc.ref1 $MPIRUN "$S/memo_cases" refcount
+expect_eq "memo capture (default): outside a capture a repeat runs for real" "$(grep -c 'fact c2_equals_c1 0' "$T/mc.ref1.out")" "2"
+fi
+
 # ---- the library itself ----
 want=$( (printf '#define HOOK(lib, name, ...) name\n#define HOOK_CUSTOM(lib, name, kind) name\n#include "hooks.def"\n' |
   cc -E -P -x c -Ishim - | tr ' ' '\n' | grep -E '^[A-Za-z_][A-Za-z0-9_]*$'; echo dlsym) | sort)

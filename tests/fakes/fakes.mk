@@ -14,7 +14,7 @@ FAKE_DRIVER_OBJS := $(patsubst $(FAKES_DIR)/%.c,$(FAKES_OUT)/obj/%.o,$(FAKE_DRIV
 FAKE_RUNTIME_OBJS := $(patsubst $(FAKES_DIR)/%.c,$(FAKES_OUT)/obj/%.o,$(FAKE_RUNTIME_SRCS))
 
 .PHONY: fakes fakes-selftest
-fakes: $(FAKES_OUT)/libcuda.so $(FAKES_OUT)/libcudart.so
+fakes: $(FAKES_OUT)/libcuda.so $(FAKES_OUT)/libcudart.so $(FAKES_OUT)/libnccl.so
 
 $(FAKES_OUT)/obj/%.o: $(FAKES_DIR)/%.c
 	@mkdir -p $(dir $@)
@@ -44,3 +44,22 @@ fakes-selftest: $(FAKES_OUT)/selftest
 	$(FAKES_OUT)/selftest
 
 -include $(wildcard $(FAKES_OUT)/obj/*.d)
+
+# ---- fake NCCL: $(BUILD)/fakes/libnccl.so.2 (+ libnccl.so) and its self-test ----
+# Like pip NCCL it links no libcudart and no libcuda: it reaches the driver only through
+# dlopen("libcuda.so.1") + cuGetProcAddress_v2 (-z defs proves it). ncclX are weak aliases
+# of pncclX; nccl.map exports both and nothing else.
+FAKE_NCCL_SRCS := $(filter-out $(FAKES_DIR)/nccl_selftest.c,$(wildcard $(FAKES_DIR)/nccl_*.c))
+FAKE_NCCL_OBJS := $(patsubst $(FAKES_DIR)/%.c,$(FAKES_OUT)/obj/%.o,$(FAKE_NCCL_SRCS))
+
+$(FAKES_OUT)/libnccl.so.2: $(FAKE_NCCL_OBJS) $(FAKES_DIR)/nccl.map
+	$(CC) -shared -Wl,-soname,libnccl.so.2 -Wl,-z,defs \
+		-Wl,--version-script=$(FAKES_DIR)/nccl.map -Wl,-rpath,'$$ORIGIN' \
+		-o $@ $(FAKE_NCCL_OBJS) -lpthread -ldl
+
+$(FAKES_OUT)/libnccl.so: $(FAKES_OUT)/libnccl.so.2
+	ln -sf libnccl.so.2 $@
+
+$(FAKES_OUT)/nccl_selftest: $(FAKES_DIR)/nccl_selftest.c fakes
+	$(CC) $(FAKE_CPPFLAGS) $(filter-out -fvisibility=hidden,$(FAKE_CFLAGS)) -o $@ $< \
+		-L$(FAKES_OUT) -lnccl -lcudart -lpthread -ldl -Wl,-rpath,'$$ORIGIN'

@@ -6,8 +6,9 @@
  *              cudaIpcGetMemHandle, MPI_Allgather, cudaIpcOpenMemHandle, sync, MPI_Barrier
  *   PATH nccl  ncclGetUniqueId on rank 0, MPI_Bcast, ncclCommInitRank, sync
  *   MODE symmetric   every rank constructs inside the capture on its main thread
- *   MODE asymmetric  the last rank constructs inside the capture on a new thread (joined at once):
- *                    one rank's memo may miss where the others hit
+ *   MODE asymmetric  the last rank constructs inside the capture on a new thread (joined at once)
+ *                    and for another dtype (a workspace twice the size): its memo misses where
+ *                    the other ranks' hit (ipc path; the nccl path only changes the thread)
  * Prints, per rank: warm-up results, the capture-time construction's first failing call, the
  * EndCapture code, replay results, "done". Expected result with N ranks: N(N+1)/2. Never exits on
  * an error and never calls MPI_Abort: the run must reach its end, the runner judges. */
@@ -21,6 +22,7 @@
 #include "scen.h"
 
 #define WS_BYTES (1u << 20) /* the wrapper's workspace, as a custom allreduce's buffer */
+static size_t ws_bytes = WS_BYTES; /* the asymmetric rank's capture-time wrapper: 2 x (another dtype) */
 #define WARMUPS 3
 #define REPLAYS 2
 
@@ -81,7 +83,7 @@ static void construct_ipc(struct wrapper *w)
     int value = rank + 1;
 
     STEP(w, "MPI_Comm_split", MPI_SUCCESS, MPI_Comm_split(MPI_COMM_WORLD, 0, rank, &w->comm));
-    STEP(w, "cudaMalloc", cudaSuccess, cudaMalloc(&w->ws, WS_BYTES));
+    STEP(w, "cudaMalloc", cudaSuccess, cudaMalloc(&w->ws, ws_bytes));
     STEP(w, "cudaMemcpy", cudaSuccess,
          cudaMemcpy(w->ws, &value, sizeof(int), cudaMemcpyHostToDevice));
     STEP(w, "cudaIpcGetMemHandle", cudaSuccess, cudaIpcGetMemHandle(&h, w->ws));
@@ -265,6 +267,7 @@ int main(int argc, char **argv)
     destroy(&w);
     if (asym && rank == world - 1) {
         pthread_t t;
+        ws_bytes = 2 * WS_BYTES;
         if (pthread_create(&t, NULL, construct_thread, &w) == 0) {
             pthread_join(t, NULL);
         } else {
