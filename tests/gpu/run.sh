@@ -109,3 +109,36 @@ timeout 300 mpirun --allow-run-as-root --oversubscribe -np 2 "$ROOT/build/capgua
   "$DYN/sync_inside" device >"$W/mrun.out" 2>&1
 echo "mpirun: $(grep -c 'rc end 0' "$W/mrun.out") of 2 ranks ended their capture with 0; logs:"
 cat "$W"/mrun/*.jsonl 2>/dev/null | grep '"ev":"start"' | grep -o '"rank":[0-9]*,"world_size":[0-9]*,"rank_source":"[a-z]*"' | sort
+
+echo "== the seed on the GPU: two processes share GPU 0 (IPC workspace path); one-rank NCCL re-initialised per call"
+SEEDB=$W/bin-seed
+mkdir -p "$SEEDB"
+MPIC="$(mpicc --showme:compile) -I$CUDA_HOME/include"
+MPIL="$(mpicc --showme:link)"
+gcc -O2 -rdynamic $MPIC -o "$SEEDB/seed" tests/scenarios/seed.c -L"$CUDA_HOME/lib64" -lnccl -lcudart -lpthread $MPIL \
+  -Wl,-rpath,"$CUDA_HOME/lib64" || echo "BUILD FAIL seed"
+ldd "$SEEDB/seed" | grep -E 'libnccl|libcudart|libmpi' | sed 's/^/  /'
+seedrun() { # seedrun TAG NP PATH MODE [capguard]
+  local tag=$1 np=$2
+  shift 2
+  if [ "${3:-}" = capguard ]; then
+    timeout 180 mpirun --allow-run-as-root --oversubscribe -np "$np" "$ROOT/build/capguard" run --log-dir "$W/$tag.logs" -- \
+      "$SEEDB/seed" "$1" "$2" >"$W/$tag.out" 2>"$W/$tag.err"
+  else
+    timeout 180 mpirun --allow-run-as-root --oversubscribe -np "$np" "$SEEDB/seed" "$1" "$2" >"$W/$tag.out" 2>"$W/$tag.err"
+  fi
+  echo "$tag (exit $?):"
+  grep '^rank' "$W/$tag.out" | grep -v warmup | sort -s -k2,2n | sed 's/^/  /'
+}
+seedrun seed.ipc.bare 2 ipc symmetric
+seedrun seed.ipc.auto 2 ipc symmetric capguard
+grep -E 'repeated \(4 times\)' "$W/seed.ipc.auto.err" | sed 's/^/  /'
+seedrun seed.ipc.asym 2 ipc asymmetric capguard
+grep -m2 'MPI_Allgather(' "$W/seed.ipc.asym.err" | cut -c1-400 | sed 's/^/  /'
+seedrun seed.nccl1.bare 1 nccl symmetric
+grep -m3 -i 'nccl\|error' "$W/seed.nccl1.bare.err" | cut -c1-300 | sed 's/^/  /'
+seedrun seed.nccl1.auto 1 nccl symmetric capguard
+grep -E 'repeated \(4 times\)|ncclCommInitRank' "$W/seed.nccl1.auto.err" | head -3 | cut -c1-400 | sed 's/^/  /'
+for t in seed.ipc.auto seed.nccl1.auto; do
+  echo "$t memo decisions (rank 0): $(cat "$W/$t.logs"/*r0.jsonl 2>/dev/null | grep '"ev":"memo"' | grep -o '"call":"[A-Za-z_]*","decision":"[a-z_]*"' | sed 's/"call":"//; s/","decision":"/ /; s/"$//' | sort | uniq -c | tr -s ' ' | tr '\n' ';')"
+done
