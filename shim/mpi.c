@@ -4,6 +4,7 @@
  * ABI is forwarded unchanged; only here are they interpreted, and only for an MPI recognised at
  * run time. An unrecognised MPI gets pass-through only: nothing read, nothing written.
  * Must never: write an MPI_Comm out-parameter wider than the ABI's handle. */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 #include "core.h"
@@ -18,18 +19,27 @@ static int detected;
 #define MPICH_ERR_OTHER 15
 #define OMPI_ERR_OTHER 16
 
+/* A data symbol's address as the program sees it: a program linked against libmpi may hold a
+ * copy of ompi_mpi_comm_world in its own image (copy relocation), and MPI_COMM_WORLD is then that
+ * copy's address; the global scope finds it first, the library's handle only the original. */
+static void *data_sym(const char *name)
+{
+    void *p = dlsym(RTLD_DEFAULT, name);
+    return p ? p : cg_lib_sym(CG_LIB_MPI, name);
+}
+
 const struct cg_mpi *cg_mpi(void)
 {
     if (__atomic_load_n(&detected, __ATOMIC_ACQUIRE))
         return &mpi;
     struct cg_mpi m = {.abi = CG_MPI_UNKNOWN};
-    void *world = cg_lib_sym(CG_LIB_MPI, "ompi_mpi_comm_world");
+    void *world = data_sym("ompi_mpi_comm_world");
     if (world) {
         m.abi = CG_MPI_OPENMPI;
         m.handle_size = sizeof(void *);
         m.comm_world = (uintptr_t)world;
-        m.comm_self = (uintptr_t)cg_lib_sym(CG_LIB_MPI, "ompi_mpi_comm_self");
-        m.comm_null = (uintptr_t)cg_lib_sym(CG_LIB_MPI, "ompi_mpi_comm_null");
+        m.comm_self = (uintptr_t)data_sym("ompi_mpi_comm_self");
+        m.comm_null = (uintptr_t)data_sym("ompi_mpi_comm_null");
         m.in_place = 1; /* (void *)1 */
         m.err_other = OMPI_ERR_OTHER;
     } else if (cg_lib_sym(CG_LIB_MPI, "MPIR_Err_return_comm") || cg_lib_sym(CG_LIB_MPI, "MPIR_Process")) {

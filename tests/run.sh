@@ -315,8 +315,30 @@ expect_eq "memo always: two splits of equal size, different colors, stay distinc
 EXTRA_ENV="CAPGUARD_MEMO=always" mrun 1 mc.ref $MPIRUN "$S/memo_cases" refcount
 expect_eq "memo always: a repeat is served the same communicator, reference-counted; the real free runs once" \
   "$(grep -c -E 'fact (c2_equals_c1|c2_usable_after_one_free|freed_ok) 1' "$T/mc.ref.out") $(log mc.ref | grep -c '"call":"MPI_Comm_free","decision":"release"')" "6 2"
+EXTRA_ENV="CAPGUARD_MEMO=off CAPGUARD_POLICY=COMM_INIT:observe" mrun 1 seed.obs $MPIRUN "$S/seed" ipc symmetric
+expect_eq "policy override: COMM_INIT:observe lets the capture-time split run for real; the allgather is still refused" \
+  "$(seedlines seed.obs 0 | cut -d';' -f1) $(seedlines seed.obs 1 | cut -d';' -f1)" \
+  "construct capture rc FAIL MPI_Allgather 16 construct capture rc FAIL MPI_Allgather 16"
+# 3 warm-up wrappers, each with its own communicator, one allreduce each; the last one is served
+# to the capture-time wrapper and gets the captured allreduce too (int32 = ncclInt32 = 2)
+expect_eq "nccl: collectives are counted per communicator, call and dtype" \
+  "$(cat "$T/seed.nccl.auto.logs"/*r0.jsonl | grep '"ev":"summary_nccl"' | grep -o '"what":"ncclAllReduce comm=#[0-9]* dtype=2","count":[0-9]*' | sed 's/comm=#[0-9]*/comm/' | tr '\n' ' ')" \
+  '"what":"ncclAllReduce comm dtype=2","count":1 "what":"ncclAllReduce comm dtype=2","count":1 "what":"ncclAllReduce comm dtype=2","count":2 '
 mrun 1 mc.ref1 $MPIRUN "$S/memo_cases" refcount
 expect_eq "memo capture (default): outside a capture a repeat runs for real" "$(grep -c 'fact c2_equals_c1 0' "$T/mc.ref1.out")" "2"
+fi
+
+# ---- NCCL windows registered again and again (one rank) ----
+if [ "$CPU_ONLY" = 1 ]; then
+  run bare nw.bare "$S/nccl_window"
+  run 1 nw.auto "$S/nccl_window"
+  EXTRA_ENV="CAPGUARD_MEMO=always" run 1 nw.always "$S/nccl_window"
+  expect_eq "nccl window: registered inside a capture, NCCL fails and ruins it" \
+    "$(rcs nw.bare) $(grep -c 'fact same_window 0' "$T/nw.bare.out")" "register=0 register_in_capture=1 end=901 1"
+  expect_eq "nccl window: CAPGUARD=1 serves the window registered before the capture" \
+    "$(rcs nw.auto) $(grep -c 'fact same_window 1' "$T/nw.auto.out")" "register=0 register_in_capture=0 end=0 1"
+  expect_eq "nccl window: CAPGUARD_MEMO=always makes repeated registrations one (NCCL #2331)" \
+    "$(grep -c 'fact repeats_same_window 1' "$T/nw.always.out") $(log nw.always | grep -c '"call":"ncclCommWindowRegister","decision":"record"')" "1 1"
 fi
 
 # ---- the library itself ----

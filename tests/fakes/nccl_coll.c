@@ -35,7 +35,7 @@ ncclResult_t ncclGroupStart(void);
 ncclResult_t pncclGroupEnd(void);
 ncclResult_t ncclGroupEnd(void);
 
-/* ---- the interface of nccl_shm.c and nccl_comm.c (defined there) ---- */
+/* ---- the interface of nccl_shm.c, nccl_driver.c and nccl_comm.c (defined there) ---- */
 NX_HIDDEN ncclResult_t nx_shm_gather(const char *key, int nranks, int rank, const void *mine,
 				     size_t n, const char **base, size_t *stride, void **handle);
 NX_HIDDEN void nx_shm_leave(void *handle);

@@ -38,8 +38,8 @@ NX_HIDDEN ncclResult_t nx_shm_gather(const char *key, int nranks, int rank, cons
 NX_HIDDEN void nx_shm_leave(void *handle);
 NX_HIDDEN ncclResult_t nx_shm_put(const char *key, const void *buf, size_t n);
 NX_HIDDEN ncclResult_t nx_shm_get(const char *key, void *buf, size_t n);
+/* ---- end of the interface; from nccl_driver.c: ---- */
 NX_HIDDEN void nx_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* ---- end of the interface ---- */
 
 /* Start of every segment. Zero-filled by ftruncate; the first user fixes the shape, later ones
  * check it (participants that disagree on nranks or the size are a caller's error). */

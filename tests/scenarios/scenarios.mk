@@ -31,8 +31,8 @@ $(SCEN_DIR)/early.so: tests/scenarios/early.c
 MPICC ?= mpicc
 SCEN_MPI_CFLAGS ?= $(shell $(MPICC) --showme:compile)
 SCEN_MPI_LIBS ?= $(shell $(MPICC) --showme:link)
-SCEN_BIN += $(SCEN_DIR)/seed $(SCEN_DIR)/memo_cases
-scenarios: $(SCEN_DIR)/seed $(SCEN_DIR)/memo_cases
+SCEN_BIN += $(SCEN_DIR)/seed $(SCEN_DIR)/memo_cases $(SCEN_DIR)/nccl_window
+scenarios: $(SCEN_DIR)/seed $(SCEN_DIR)/memo_cases $(SCEN_DIR)/nccl_window
 
 $(SCEN_DIR)/seed: tests/scenarios/seed.c tests/scenarios/scen.h $(SCEN_CUDA_LIB)/libnccl.so
 	@mkdir -p $(SCEN_DIR)
@@ -42,3 +42,7 @@ $(SCEN_DIR)/seed: tests/scenarios/seed.c tests/scenarios/scen.h $(SCEN_CUDA_LIB)
 $(SCEN_DIR)/memo_cases: tests/scenarios/memo_cases.c
 	@mkdir -p $(SCEN_DIR)
 	$(CC) $(SCEN_CFLAGS) $(SCEN_MPI_CFLAGS) -o $@ $< $(SCEN_MPI_LIBS)
+
+$(SCEN_DIR)/nccl_window: tests/scenarios/nccl_window.c tests/scenarios/scen.h $(SCEN_CUDA_LIB)/libnccl.so
+	@mkdir -p $(SCEN_DIR)
+	$(CC) $(SCEN_CFLAGS) -o $@ $< -L$(SCEN_CUDA_LIB) -lnccl -lcudart
