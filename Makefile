@@ -54,7 +54,7 @@ $(SCEN_BIN): $(BUILD)/.deps
 demo: all fakes scenarios
 	@tests/demo.sh
 
-test: all fakes scenarios $(BUILD)/fakes/selftest
+test: all fakes scenarios $(BUILD)/fakes/selftest $(BUILD)/fakes/nccl_selftest
 	@scripts/deps.sh test
 	@tests/run.sh
 

@@ -53,6 +53,14 @@ else
   bad "fakes: selftest" "$(grep -v '^ok' "$T/selftest.out" | tail -5 | tr '\n' ' ')"
 fi
 
+if [ "$CPU_ONLY" = 1 ]; then
+  if LD_LIBRARY_PATH="$FAKES" timeout 300 "$FAKES/nccl_selftest" >"$T/nccl_selftest.out" 2>&1; then
+    ok "fakes: NCCL double (ranks really wait in init, collectives move data, capture rules) ($(tail -1 "$T/nccl_selftest.out"))"
+  else
+    bad "fakes: nccl_selftest" "$(grep -v '^ok' "$T/nccl_selftest.out" | tail -5 | tr '\n' ' ')"
+  fi
+fi
+
 # ---- the legality matrix under capguard ----
 run bare m.bare "$S/matrix"
 run inert m.inert "$S/matrix"
