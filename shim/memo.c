@@ -275,7 +275,7 @@ enum cg_action cg_memo_guard(struct cg_call *c, int reason)
     cg_cap_name_any(c);
     cg_cap_unlock();
     c->reason = reason;
-    c->verdict = refusal_code(c);
+    c->verdict = cg_mpi_unknown_for(c) ? -1 : refusal_code(c); /* -1: no MPI error code known */
     c->policy = cg_policy_of[c->hook];
     if (c->policy == CG_POL_OBSERVE || cg_mpi_unknown_for(c)) {
         c->action = CG_OUT_OBSERVED;
@@ -288,7 +288,15 @@ enum cg_action cg_memo_guard(struct cg_call *c, int reason)
 
 int cg_mpi_unknown_for(const struct cg_call *c)
 {
-    return cg_hooks[c->hook].lib == CG_LIB_MPI && cg_mpi()->abi == CG_MPI_UNKNOWN;
+    static int said;
+    if (cg_hooks[c->hook].lib != CG_LIB_MPI || cg_mpi()->abi != CG_MPI_UNKNOWN)
+        return 0;
+    if (!__atomic_exchange_n(&said, 1, __ATOMIC_ACQ_REL)) {
+        cg_say("capguard: the MPI in this process is neither Open MPI nor MPICH: its calls are forwarded "
+               "untouched (named during captures, never memoized or refused)\n");
+        cg_log_event("\"ev\":\"note\",\"what\":\"mpi_abi_unknown\"");
+    }
+    return 1;
 }
 
 enum cg_action cg_memo_served(struct cg_call *c, const char *decision, const char *key, const char *site, int refs)

@@ -336,6 +336,15 @@ mrun 1 mc.ref1 $MPIRUN "$S/memo_cases" refcount
 expect_eq "memo capture (default): outside a capture a repeat runs for real" "$(grep -c 'fact c2_equals_c1 0' "$T/mc.ref1.out")" "2"
 fi
 
+# ---- an MPI of unknown ABI: forwarded untouched ----
+if [ "$CPU_ONLY" = 1 ]; then
+  run bare um.bare "$S/unknown_mpi"
+  run 1 um.auto "$S/unknown_mpi"
+  expect_eq "unknown MPI: every call forwarded untouched, nothing written beside the int handle" "$(out um.auto)" "$(out um.bare)"
+  grep -q 'neither Open MPI nor MPICH' "$T/um.auto.err" && grep -q 'MPI_Comm_split(.*during capture 1.*forwarded unchanged' "$T/um.auto.err" &&
+    ok "unknown MPI: said once, and the collective inside the capture is still named" || bad "unknown MPI" "$(head -3 "$T/um.auto.err")"
+fi
+
 # ---- NCCL windows registered again and again (one rank) ----
 if [ "$CPU_ONLY" = 1 ]; then
   run bare nw.bare "$S/nccl_window"

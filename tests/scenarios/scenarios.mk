@@ -31,8 +31,8 @@ $(SCEN_DIR)/early.so: tests/scenarios/early.c
 MPICC ?= mpicc
 SCEN_MPI_CFLAGS ?= $(shell $(MPICC) --showme:compile)
 SCEN_MPI_LIBS ?= $(shell $(MPICC) --showme:link)
-SCEN_BIN += $(SCEN_DIR)/seed $(SCEN_DIR)/memo_cases $(SCEN_DIR)/nccl_window
-scenarios: $(SCEN_DIR)/seed $(SCEN_DIR)/memo_cases $(SCEN_DIR)/nccl_window
+SCEN_BIN += $(SCEN_DIR)/seed $(SCEN_DIR)/memo_cases $(SCEN_DIR)/nccl_window $(SCEN_DIR)/unknown_mpi
+scenarios: $(SCEN_DIR)/seed $(SCEN_DIR)/memo_cases $(SCEN_DIR)/nccl_window $(SCEN_DIR)/unknown_mpi
 
 $(SCEN_DIR)/seed: tests/scenarios/seed.c tests/scenarios/scen.h $(SCEN_CUDA_LIB)/libnccl.so
 	@mkdir -p $(SCEN_DIR)
@@ -46,3 +46,13 @@ $(SCEN_DIR)/memo_cases: tests/scenarios/memo_cases.c
 $(SCEN_DIR)/nccl_window: tests/scenarios/nccl_window.c tests/scenarios/scen.h $(SCEN_CUDA_LIB)/libnccl.so
 	@mkdir -p $(SCEN_DIR)
 	$(CC) $(SCEN_CFLAGS) -o $@ $< -L$(SCEN_CUDA_LIB) -lnccl -lcudart
+
+# An MPI of an ABI capguard does not know (int handles, no known symbols).
+$(BUILD)/fakes/unknown-mpi/libmpi.so.12: tests/fakes/mpi_unknown.c
+	@mkdir -p $(dir $@)
+	$(CC) $(SCEN_CFLAGS) -fvisibility=hidden -shared -Wl,-soname,libmpi.so.12 -o $@ $<
+
+$(SCEN_DIR)/unknown_mpi: tests/scenarios/unknown_mpi.c tests/scenarios/scen.h $(BUILD)/fakes/unknown-mpi/libmpi.so.12
+	@mkdir -p $(SCEN_DIR)
+	$(CC) $(SCEN_CFLAGS) -Wno-missing-prototypes -o $@ $< -L$(SCEN_CUDA_LIB) -lcudart $(BUILD)/fakes/unknown-mpi/libmpi.so.12 \
+	  -Wl,-rpath,$(abspath $(BUILD))/fakes/unknown-mpi
