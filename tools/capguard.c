@@ -342,6 +342,14 @@ static void print_help(void)
 "             would read stale data)\n"
 "           - frees: deferred\n"
 "           - legacy-stream work during a capture on a blocking stream: rejected\n"
+"           - communicator inits and MPI collectives during a capture that the memo does\n"
+"             not answer: rejected (MPI_ERR_OTHER / ncclInvalidUsage) instead of a hang\n"
+"\n"
+"Memoization (CAPGUARD_MEMO=capture|always|off): communicators (MPI splits/dups, NCCL inits and\n"
+"splits), NCCL registrations, IPC-exported workspaces and IPC mappings are remembered by\n"
+"(rank, world_size, dtype) plus what tells them apart; a repeat is served what exists (inside\n"
+"captures only, or always); MPI collectives inside a capture are answered from the record of\n"
+"the same call with byte-identical input. Every repeat is reported, in every scope.\n"
 "\n"
 "Policy classes (keys of CAPGUARD_POLICY, besides entry-point names such as cudaFree):\n"
 "  SYNC    device, stream and event synchronization; stream and event queries\n"
@@ -349,6 +357,8 @@ static void print_help(void)
 "  FREE    frees and host unregistration\n"
 "  MEMCPY  copies and sets: synchronous ones on the legacy stream, asynchronous ones\n"
 "          (device-to-host ones are remembered per capture)\n"
+"  HOST_COLL  MPI collectives (Barrier, Bcast, Allgather(v), Allreduce, Gather, Alltoall)\n"
+"  COMM_INIT  communicator init/split/dup/finalize, NCCL window registration, unique ids\n"
 "\n"
 "Environment (read by libcapguard.so; generated from shim/config.def):\n", stdout);
     for (size_t i = 0; i < N_VARS; i++) {
