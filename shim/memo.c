@@ -145,8 +145,9 @@ static struct obj *obj_by_handle(uintptr_t h)
     return o;
 }
 
-/* An object with this key to serve: a held one, or (communicators and registrations, which may
- * be shared) a live one. Buffers and mappings are only ever served once released. */
+/* An object with this key to serve: a held one, or (split communicators, NCCL communicators and
+ * registrations, which may be shared) a live one. Buffers, mappings and MPI dups (whose point is
+ * isolation) are only ever served once released. */
 static struct obj *obj_to_serve(int type, const char *key, size_t size)
 {
     struct obj *o, *tmp, *live = NULL;
@@ -156,7 +157,8 @@ static struct obj *obj_to_serve(int type, const char *key, size_t size)
             continue;
         if (o->held)
             return o;
-        if (!live && (type == OBJ_MPI_COMM || type == OBJ_NCCL_COMM || type == OBJ_REG))
+        if (!live && (type == OBJ_NCCL_COMM || type == OBJ_REG ||
+                      (type == OBJ_MPI_COMM && strncmp(o->key, "MPI_Comm_split", 14) == 0)))
             live = o;
     }
     return live;
