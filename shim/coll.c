@@ -30,6 +30,18 @@ struct ncoll { /* NCCL collectives per communicator, call and dtype */
 };
 
 static struct coll *colls;
+
+/* The record with this id, created empty if new (memo lock held). */
+static struct coll *coll_get(const char *id)
+{
+    struct coll *r = NULL;
+    HASH_FIND_STR(colls, id, r);
+    if (!r && (r = calloc(1, sizeof *r)) != NULL) {
+        snprintf(r->id, sizeof r->id, "%s", id);
+        HASH_ADD_STR(colls, id, r);
+    }
+    return r;
+}
 static struct ncoll *ncolls;
 
 /* ---- MPI collectives: recorded, and answered from the record inside a capture ---- */
@@ -153,12 +165,7 @@ void cg_coll_after(struct cg_call *c)
     coll_id(c, &sh, &s, id, sizeof id);
     uint64_t in_hash = sh.in ? cg_fnv(sh.in, sh.in_len, FNV0) : 0;
     pthread_mutex_lock(&memo_mutex);
-    struct coll *r = NULL;
-    HASH_FIND_STR(colls, id, r);
-    if (!r && (r = calloc(1, sizeof *r)) != NULL) {
-        snprintf(r->id, sizeof r->id, "%s", id);
-        HASH_ADD_STR(colls, id, r);
-    }
+    struct coll *r = coll_get(id);
     if (r) {
         unsigned char *out = sh.out_len ? malloc(sh.out_len) : NULL;
         if (out || !sh.out_len) {
@@ -196,12 +203,7 @@ void cg_unique_id_after(struct cg_call *c)
     if (c->real_ret != 0 || !c->a[0])
         return;
     pthread_mutex_lock(&memo_mutex);
-    struct coll *r = NULL;
-    HASH_FIND_STR(colls, t_key, r);
-    if (!r && (r = calloc(1, sizeof *r)) != NULL) {
-        snprintf(r->id, sizeof r->id, "%s", t_key);
-        HASH_ADD_STR(colls, id, r);
-    }
+    struct coll *r = coll_get(t_key);
     if (r && (r->out || (r->out = malloc(sizeof(cg_nccl_id))) != NULL)) {
         memcpy(r->out, (void *)c->a[0], sizeof(cg_nccl_id));
         r->out_len = sizeof(cg_nccl_id);

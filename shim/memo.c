@@ -164,6 +164,22 @@ static struct obj *obj_to_serve(int type, const char *key, size_t size)
     return live;
 }
 
+/* Take the object to serve for this key, if any: it leaves the held state and gains a reference.
+ * Returns its handle (0: nothing to serve) and the references it now has. */
+static uintptr_t take_served(int type, const char *key, int *refs)
+{
+    uintptr_t h = 0;
+    pthread_mutex_lock(&memo_mutex);
+    struct obj *o = obj_to_serve(type, key, 0);
+    if (o) {
+        o->held = 0;
+        *refs = ++o->refs;
+        h = o->handle;
+    }
+    pthread_mutex_unlock(&memo_mutex);
+    return h;
+}
+
 static void obj_add(int type, const char *key, uintptr_t handle, uintptr_t aux, size_t size)
 {
     if (!handle || obj_by_handle(handle) || n_objs >= CG_MEMO_MAX_OBJS)
@@ -322,18 +338,9 @@ static enum cg_action decide_init(struct cg_call *c)
     snprintf(t_key, sizeof t_key, "%s", key);
     snprintf(t_site, sizeof t_site, "%s", s.brief);
     if (strstr(key, "ncclCommInitAll") == NULL && cg_memo_serving()) {
-        pthread_mutex_lock(&memo_mutex);
-        struct obj *o = obj_to_serve(type, key, 0);
-        uintptr_t h = 0;
         int refs = 0;
-        if (o) {
-            o->held = 0;
-            o->refs++;
-            h = o->handle;
-            refs = o->refs;
-        }
-        pthread_mutex_unlock(&memo_mutex);
-        if (o) {
+        uintptr_t h = take_served(type, key, &refs);
+        if (h) {
             write_out(c, type, h);
             note_init(c, key, s.brief, 1);
             return cg_memo_served(c, "serve", key, s.brief, refs);
@@ -488,15 +495,8 @@ static enum cg_action decide_import(struct cg_call *c)
     cg_memo_site(&s);
     snprintf(t_site, sizeof t_site, "%s", s.brief);
     if (cg_memo_serving()) {
-        pthread_mutex_lock(&memo_mutex);
-        struct obj *o = obj_to_serve(OBJ_IPC_MAP, key, 0);
-        uintptr_t h = 0;
-        if (o && o->held) {
-            o->held = 0;
-            o->refs = 1;
-            h = o->handle;
-        }
-        pthread_mutex_unlock(&memo_mutex);
+        int refs = 0;
+        uintptr_t h = take_served(OBJ_IPC_MAP, key, &refs); /* mappings: held ones only */
         if (h) {
             if (cg_hooks[c->hook].lib == CG_LIB_DRV)
                 *(unsigned long long *)c->a[0] = h;
@@ -532,17 +532,9 @@ static enum cg_action decide_register(struct cg_call *c)
     cg_memo_site(&s);
     snprintf(t_site, sizeof t_site, "%s", s.brief);
     if (cg_memo_serving()) {
-        pthread_mutex_lock(&memo_mutex);
-        struct obj *o = obj_to_serve(OBJ_REG, key, 0);
-        uintptr_t h = 0;
         int refs = 0;
-        if (o) {
-            o->held = 0;
-            refs = ++o->refs;
-            h = o->handle;
-        }
-        pthread_mutex_unlock(&memo_mutex);
-        if (o) {
+        uintptr_t h = take_served(OBJ_REG, key, &refs);
+        if (h) {
             *(void **)c->a[0] = (void *)h;
             note_init(c, key, s.brief, 1);
             return cg_memo_served(c, "serve", key, s.brief, refs);
