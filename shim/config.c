@@ -226,4 +226,7 @@ void cg_config_load(void)
         cg_policy_of[h] = (unsigned char)cg_cfg.mode;
     apply_class_overrides(cg_cfg.policy);
     apply_entry_overrides(cg_cfg.policy);
+    /* CAPGUARD=observe changes no result: the memo only records and reports, unless asked */
+    if (cg_cfg.mode == CG_POL_OBSERVE && !getenv("CAPGUARD_MEMO"))
+        cg_cfg.memo = CG_MEMO_OFF;
 }

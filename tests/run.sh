@@ -308,6 +308,10 @@ expect_eq "seed/asymmetric: the other rank completes" "$(seedlines seed.asym 0)"
   "construct capture rc OK;endcapture rc 0;replay 1 result 3;replay 2 result 3;done;"
 grep -q '\[rank 1 .*MPI_Allgather(MPI_Allgather comm=#[0-9]* .*not answerable from the memo.*rejected (returned 16' "$T/seed.asym.err" &&
   ok "seed/asymmetric: stderr names the rank, the collective, its communicator and key" || bad "seed/asymmetric stderr" "$(grep MPI_Allgather "$T/seed.asym.err" | head -2)"
+mrun observe seed.observe $MPIRUN "$S/seed" ipc symmetric
+expect_eq "seed: CAPGUARD=observe changes nothing (memo off unless asked), yet reports the repeats" \
+  "$(grep -v warmup "$T/seed.observe.out") $(grep -c 'repeated (4 times).*run for real' "$T/seed.observe.err")" \
+  "$(grep -v warmup "$T/seed.ipc.bare.out") 2"
 expect_eq "seed/asymmetric: the logs show the divergence: rank 0's allgather served, rank 1's a miss" \
   "$(cat "$T/seed.asym.logs"/*r0.jsonl | grep -o '"call":"MPI_Allgather","decision":"[a-z]*"' | tail -1) $(cat "$T/seed.asym.logs"/*r1.jsonl | grep -o '"call":"MPI_Allgather","decision":"[a-z]*"' | tail -1)" \
   '"call":"MPI_Allgather","decision":"serve" "call":"MPI_Allgather","decision":"miss"'
