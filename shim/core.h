@@ -70,6 +70,11 @@ enum cg_memo_scope { CG_MEMO_CAPTURE, CG_MEMO_ALWAYS, CG_MEMO_OFF };
 extern struct cg_config cg_cfg;
 extern unsigned char cg_policy_of[HK_COUNT]; /* enum cg_policy per hook */
 
+/* after fork, in the child: locks re-made */
+void cg_memo_reset_after_fork(void);
+void cg_report_reset_after_fork(void);
+void cg_log_reset_after_fork(void);
+
 /* init.c */
 int cg_init(void);
 int cg_tid(void);

@@ -17,7 +17,11 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static void atfork_child(void)
 {
     cg_tls.tid = 0;
-    cg_cap_reset_after_fork(); /* real pointers and library handles stay valid in the child */
+    /* Every lock a parent's other thread may have held; real pointers and handles stay valid. */
+    cg_cap_reset_after_fork();
+    cg_memo_reset_after_fork();
+    cg_report_reset_after_fork();
+    cg_log_reset_after_fork();
 }
 
 static void do_init(void)

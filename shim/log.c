@@ -19,6 +19,8 @@ static int log_fd = -1;
 static int log_failed;
 static pid_t log_pid;
 static pthread_mutex_t open_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+void cg_log_reset_after_fork(void) { pthread_mutex_init(&open_mutex, NULL); }
 static int rank = 0, world = 1;
 static char rank_source[32] = "default";
 static char host[128] = "unknown";

@@ -53,6 +53,10 @@ static uint64_t next_obj_id = 1;
 static int workspaces_held; /* any held workspace or NCCL buffer: cudaMalloc must look */
 pthread_mutex_t memo_mutex = PTHREAD_MUTEX_INITIALIZER;
 
+/* A forked child: another thread of the parent may have held the lock. The child keeps the
+ * parent's records (its MPI and NCCL objects are not usable there anyway). */
+void cg_memo_reset_after_fork(void) { pthread_mutex_init(&memo_mutex, NULL); }
+
 static const char *const memo_scopes[] = {"capture", "always", "off"};
 const char *cg_memo_scope_name(int s) { return s >= 0 && s < 3 ? memo_scopes[s] : "?"; }
 

@@ -22,6 +22,8 @@ static struct site_count sites[CG_MAX_SITES];
 static unsigned n_sites, sites_overflow, captures_seen, violations, failed_captures;
 static pthread_mutex_t report_mutex = PTHREAD_MUTEX_INITIALIZER;
 
+void cg_report_reset_after_fork(void) { pthread_mutex_init(&report_mutex, NULL); }
+
 
 /* Count the site; returns how many times it was seen, this one included. */
 static unsigned count_site(const struct cg_call *c, const struct cg_site *s)
