@@ -394,7 +394,11 @@ static int decide_release(struct cg_call *c, enum cg_action *act)
         return -1;
     pthread_mutex_lock(&memo_mutex);
     struct obj *o = h ? obj_by_handle(h) : NULL;
-    if (!o || o->held) { /* not ours, or a second release of a held one: let CUDA/MPI say */
+    if (!o || o->held) { /* not ours, or the program released a held one again: CUDA/MPI/NCCL */
+        if (o) {          /* answer as they would without capguard, which then never releases it */
+            obj_drop(o);
+            recount_held_buffers();
+        }
         pthread_mutex_unlock(&memo_mutex);
         return -1;
     }
