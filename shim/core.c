@@ -13,7 +13,6 @@ const unsigned char cg_kind_always[K_COUNT] = {
     [K_BEGIN] = 1, [K_END] = 1, [K_XMODE] = 1, [K_NCCL_ID] = 1, [K_COMM_INIT] = 1, [K_COMM_FINALIZE] = 1,
     [K_COMM_FREE] = 1, [K_HOST_COLL] = 1, [K_NCCL_COLL] = 1, [K_WS_EXPORT] = 1, [K_WS_IMPORT] = 1, [K_WS_CLOSE] = 1,
     [K_BUF_ALLOC] = 1, [K_BUF_FREE] = 1, [K_REGISTER] = 1, [K_DEREGISTER] = 1, [K_MPI_FINALIZE] = 1, [K_VMM] = 1,
-    [K_FREE] = 1, /* a free may release a memoized workspace */
 };
 
 enum cg_class cg_kind_class(enum cg_kind k)

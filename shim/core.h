@@ -112,6 +112,7 @@ void cg_memo_capture_ended(void);
 void cg_memo_summary(void);
 void cg_memo_forget_mpi(void);
 int cg_memo_buffers_held(void);
+int cg_memo_workspaces_known(void);
 int cg_memo_has_history(void);
 int cg_mpi_unknown_for(const struct cg_call *c);
 const char *cg_memo_scope_name(int s);
@@ -179,8 +180,9 @@ static inline int cg_enter(struct cg_call *c)
     if (st != CG_ON || cg_tls.depth)
         return 0;
     /* With no capture anywhere, only the model's bookkeeping and the memo need the slow path. */
-    if (!cg_kind_always[cg_hooks[c->hook].kind] && __atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE) == 0 &&
-        !((cg_hooks[c->hook].kind == K_ALLOC) && cg_memo_buffers_held()))
+    enum cg_kind k = cg_hooks[c->hook].kind;
+    if (!cg_kind_always[k] && __atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE) == 0 &&
+        !(k == K_ALLOC && cg_memo_buffers_held()) && !(k == K_FREE && cg_memo_workspaces_known()))
         return 0;
     return cg_enter_slow(c);
 }

@@ -51,6 +51,7 @@ static struct hist *hists;
 static unsigned n_objs;
 static uint64_t next_obj_id = 1;
 static int workspaces_held; /* any held workspace or NCCL buffer: cudaMalloc must look */
+static int workspaces_known; /* any IPC-exported workspace: cudaFree must look */
 pthread_mutex_t memo_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 /* A forked child: another thread of the parent may have held the lock. The child keeps the
@@ -200,10 +201,14 @@ static void obj_add(int type, const char *key, uintptr_t handle, uintptr_t aux, 
     o->refs = 1;
     HASH_ADD(hh, objs, handle, sizeof o->handle, o);
     n_objs++;
+    if (type == OBJ_WORKSPACE)
+        __atomic_add_fetch(&workspaces_known, 1, __ATOMIC_ACQ_REL);
 }
 
 static void obj_drop(struct obj *o)
 {
+    if (o->type == OBJ_WORKSPACE)
+        __atomic_sub_fetch(&workspaces_known, 1, __ATOMIC_ACQ_REL);
     HASH_DEL(objs, o);
     free(o);
     n_objs--;
@@ -220,6 +225,7 @@ static void recount_held_buffers(void)
 }
 
 int cg_memo_buffers_held(void) { return __atomic_load_n(&workspaces_held, __ATOMIC_ACQUIRE) > 0; }
+int cg_memo_workspaces_known(void) { return __atomic_load_n(&workspaces_known, __ATOMIC_ACQUIRE) > 0; }
 
 /* ---- keys ---- */
 void cg_memo_site(struct cg_site *s) { cg_site_capture(s, 3); }
