@@ -70,3 +70,7 @@ clean:
 docs: docs/hooks.md
 docs/hooks.md: docs/hooks.md.in shim/hooks.def
 	$(CC) -E -P -x c -Ishim $< | sed -e 's/^@@//' -e 's/^@@$$//' > $@
+
+.PHONY: bench
+bench: all fakes
+	@bench/run.sh

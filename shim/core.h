@@ -172,7 +172,8 @@ void cg_report_capture_begin(const struct cg_call *c);
 void cg_report_capture_end(const struct cg_call *c, uint64_t id, const char *cause);
 void cg_summary(void);
 
-static inline int cg_enter(struct cg_call *c)
+/* The hot path of every wrapper, before anything else is built: does this call need judging? */
+static inline int cg_wants(int hook)
 {
     int st = __atomic_load_n(&cg_state, __ATOMIC_ACQUIRE);
     if (__builtin_expect(st == CG_UNINIT, 0))
@@ -180,11 +181,17 @@ static inline int cg_enter(struct cg_call *c)
     if (st != CG_ON || cg_tls.depth)
         return 0;
     /* With no capture anywhere, only the model's bookkeeping and the memo need the slow path. */
-    enum cg_kind k = cg_hooks[c->hook].kind;
-    if (!cg_kind_always[k] && __atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE) == 0 &&
-        !(k == K_ALLOC && cg_memo_buffers_held()) && !(k == K_FREE && cg_memo_workspaces_known()))
-        return 0;
-    return cg_enter_slow(c);
+    enum cg_kind k = cg_hooks[hook].kind;
+    if (cg_kind_always[k] || __atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE) != 0)
+        return 1;
+    return (k == K_ALLOC && cg_memo_buffers_held()) || (k == K_FREE && cg_memo_workspaces_known());
+}
+
+extern void *cg_real_ptr[HK_COUNT];
+static inline void *cg_real_fast(int hook)
+{
+    void *p = __atomic_load_n(&cg_real_ptr[hook], __ATOMIC_ACQUIRE);
+    return __builtin_expect(p != NULL, 1) ? p : cg_real(hook);
 }
 
 #endif

@@ -15,7 +15,7 @@
 #define CG_EXPORT __attribute__((visibility("default")))
 
 void *(*cg_real_dlsym)(void *, const char *);
-static void *real_ptr[HK_COUNT];
+void *cg_real_ptr[HK_COUNT];
 static void *lib_handle[CG_LIB_COUNT];
 static int drv_exports_done;
 static unsigned proc_unmatched;
@@ -105,15 +105,15 @@ static void *resolve(int hook)
         p = NULL;
     if (p) {
         void *expected = NULL;
-        __atomic_compare_exchange_n(&real_ptr[hook], &expected, p, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
-        return __atomic_load_n(&real_ptr[hook], __ATOMIC_ACQUIRE);
+        __atomic_compare_exchange_n(&cg_real_ptr[hook], &expected, p, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+        return __atomic_load_n(&cg_real_ptr[hook], __ATOMIC_ACQUIRE);
     }
     return NULL;
 }
 
 void *cg_real(int hook)
 {
-    void *p = __atomic_load_n(&real_ptr[hook], __ATOMIC_ACQUIRE);
+    void *p = __atomic_load_n(&cg_real_ptr[hook], __ATOMIC_ACQUIRE);
     return p ? p : resolve(hook);
 }
 
@@ -147,7 +147,7 @@ int cg_hook_by_name(const char *name)
 static int claim(int h, void *real)
 {
     void *expected = NULL;
-    if (__atomic_compare_exchange_n(&real_ptr[h], &expected, real, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+    if (__atomic_compare_exchange_n(&cg_real_ptr[h], &expected, real, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
         return 1;
     return expected == real;
 }
@@ -201,7 +201,7 @@ static void *proc_redirect(const char *sym, void *p, int ver, unsigned long long
     for (int h = 0; h < HK_COUNT; h++) {
         if (cg_hooks[h].wrapper == p) /* already ours: a driver whose 4-argument lookup calls the */
             return p;                 /* 5-argument one through its PLT reached our wrapper */
-        if (cg_hooks[h].lib == CG_LIB_DRV && __atomic_load_n(&real_ptr[h], __ATOMIC_ACQUIRE) == p)
+        if (cg_hooks[h].lib == CG_LIB_DRV && __atomic_load_n(&cg_real_ptr[h], __ATOMIC_ACQUIRE) == p)
             return cg_hooks[h].wrapper;
     }
     if (strcmp(sym, "cuGetProcAddress") == 0) {

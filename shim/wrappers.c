@@ -1,6 +1,6 @@
 /* The exported wrappers, generated from hooks.def: one body for all of them.
- * A wrapper asks the core (cg_enter) whether this call needs judging; if not, it is a plain
- * forward. Otherwise the core decides (forward, relax the thread around the call, or return
+ * A wrapper asks the core (cg_wants) whether this call needs judging; if not, it is a plain
+ * forward, before any record of the call is built. Otherwise the core decides (forward, relax the thread around the call, or return
  * without forwarding), and cg_leave records, reports and restores errno.
  * Never put per-hook logic here: it belongs in the model (capture.c) or the policy (policy.c). */
 #include "core.h"
@@ -12,10 +12,11 @@
     CG_EXPORT int name(CG_PARAMS_##n sig)                                                    \
     {                                                                                        \
         typedef int (*real_t)(CG_PARAMS_##n sig);                                            \
-        struct cg_call c_ = {.hook = HK_##name, .arg0 = CG_ARG0_##n sig, CG_EXPAND info};     \
-        real_t real_ = (real_t)cg_real(HK_##name);                                           \
-        if (!cg_enter(&c_))                                                                  \
+        real_t real_ = (real_t)cg_real_fast(HK_##name);                                      \
+        if (!cg_wants(HK_##name))                                                            \
             return real_ ? real_(CG_ARGS_##n sig) : cg_missing(HK_##name);                   \
+        struct cg_call c_ = {.hook = HK_##name, .arg0 = CG_ARG0_##n sig, CG_EXPAND info};     \
+        cg_enter_slow(&c_);                                                                  \
         enum cg_action act_ = cg_decide(&c_);                                                \
         if (act_ != CG_ACT_RETURN) {                                                         \
             cg_before_forward(&c_, act_);                                                    \
