@@ -48,13 +48,14 @@ $(BUILD)/capguard: tools/capguard.c shim/config.def
 
 include tests/fakes/fakes.mk
 include tests/scenarios/scenarios.mk
+include tests/fault/fault.mk
 
 $(SCEN_BIN): $(BUILD)/.deps
 
 demo: all fakes scenarios
 	@tests/demo.sh
 
-test: all fakes scenarios $(BUILD)/fakes/selftest $(BUILD)/fakes/nccl_selftest
+test: all fakes scenarios fault $(BUILD)/fakes/selftest $(BUILD)/fakes/nccl_selftest
 	@scripts/deps.sh test
 	@tests/run.sh
 

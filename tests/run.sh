@@ -5,7 +5,9 @@
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-LIB=$ROOT/build/libcapguard.so
+LIB=${CG_LIB:-$ROOT/build/libcapguard.so}
+# A sanitizer build preloads its runtime first (make sanitize sets CG_PRELOAD_PREFIX="libasan.so.8:").
+PRE=${CG_PRELOAD_PREFIX:-}
 # The GPU suite (tests/gpu/run.sh) runs the same checks on real CUDA: it points these at the
 # scenarios built against real CUDA, keeps the outputs, and skips the CPU-only parts.
 FAKES=${CG_CUDA_LIBDIR:-$ROOT/build/fakes}
@@ -34,8 +36,8 @@ run() {
   local env=(LD_LIBRARY_PATH="$FAKES")
   case $mode in
     bare) ;;
-    inert) env+=(LD_PRELOAD="$LIB") ;;
-    *) env+=(LD_PRELOAD="$LIB" CAPGUARD="$mode" CAPGUARD_LOG_DIR="$T/$tag.logs") ;;
+    inert) env+=(LD_PRELOAD="$PRE$LIB") ;;
+    *) env+=(LD_PRELOAD="$PRE$LIB" CAPGUARD="$mode" CAPGUARD_LOG_DIR="$T/$tag.logs") ;;
   esac
   (cd "$T" && timeout 120 env -u CAPGUARD "${env[@]}" ${EXTRA_ENV:-} "$@" >"$T/$tag.out" 2>"$T/$tag.err")
   echo $? >"$T/$tag.status"
@@ -196,7 +198,7 @@ EXTRA_ENV="CAPGUARD_LOG_DIR=/dev CAPGUARD_LOG_FILE=full" run 1 l.errno "$S/lifec
 expect_eq "lifecycle: a deferred and an answered call leave errno as the program set it, though capguard's writes fail" \
   "$(grep errno_ "$T/l.errno.out" | tr '\n' ' ')" "errno_after_sync 4242 errno_after_query 4243 "
 run bare l.early.bare env LD_PRELOAD="$S/early.so" "$S/lifecycle"
-EXTRA_ENV="LD_PRELOAD=$LIB:$S/early.so" run 1 l.early "$S/lifecycle"
+EXTRA_ENV="LD_PRELOAD=$PRE$LIB:$S/early.so" run 1 l.early "$S/lifecycle"
 expect_eq "lifecycle: without capguard a constructor's and a destructor's capture fail" "$(rcs l.early.bare)" \
   "ctor_sync=900 ctor_end=901 dtor_sync=900 dtor_end=901"
 expect_eq "lifecycle: hooks work in a constructor that runs before capguard's, and pass through after its destructor" \
@@ -232,7 +234,7 @@ run 1 dl.auto "$S/dlsym_cases"
 expect_eq "dlsym: a hooked name asked of libcudart's handle is redirected" "$(grep handle_lookup_is_preload "$T/dl.auto.out")" "fact handle_lookup_is_preload 1"
 expect_eq "dlsym: the same name asked of another library is left alone" "$(grep other_lib "$T/dl.auto.out")" "fact other_lib_lookup_null 1"
 expect_eq "dlsym: unhooked names still resolve" "$(grep -c ' 1$' "$T/dl.auto.out")" "5"
-EXTRA_ENV="LD_PRELOAD=$LIB:$S/nextlib.so" run 1 dl.next "$S/dlsym_cases"
+EXTRA_ENV="LD_PRELOAD=$PRE$LIB:$S/nextlib.so" run 1 dl.next "$S/dlsym_cases"
 if grep -q 'device_count_ok 1' "$T/dl.next.out" && grep -q 'nextlib: forwarded' "$T/dl.next.err"; then
   ok "dlsym: another preload's dlsym(RTLD_NEXT) still finds the next library"
 else
@@ -383,12 +385,15 @@ rm -rf "$T/inst" && make -s install PREFIX="$T/inst" >/dev/null &&
   "$T/inst/bin/capguard" version | grep -q "$T/inst/lib/libcapguard.so" &&
   ok "install: make install PREFIX puts the tool and the library where the tool finds it" || bad "install" "$("$T/inst/bin/capguard" version 2>&1)"
 
-# ---- the launcher ----
-if [ -x tests/test_launcher.sh ]; then
+# ---- suites of their own: the launcher, the fault-injection suite (tests/fault) ----
+suite() { # suite PREFIX SCRIPT: its "PASS name" / "FAIL name: why" lines are counted here
+  [ -x "$2" ] || { bad "$1" "$2 is missing"; return; }
   while read -r word rest; do
-    case $word in PASS) ok "launcher: $rest" ;; FAIL) bad "launcher: ${rest%%:*}" "${rest#*:}" ;; esac
-  done < <(tests/test_launcher.sh)
-fi
+    case $word in PASS) ok "$1: $rest" ;; FAIL) bad "$1: ${rest%%:*}" "${rest#*:}" ;; esac
+  done < <("$2")
+}
+suite launcher tests/test_launcher.sh
+for f in tests/fault/*.sh; do [ -e "$f" ] && suite "fault/$(basename "$f" .sh)" "$f"; done
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
