@@ -1,17 +1,21 @@
 /* The capture model: which captures are active (stream, mode, owning thread, blocking or not),
  * which streams joined them through events, which events were recorded in them, and the
  * legality rules of CUDA 13 (DESIGN.md "Capture state and legality", DEVICE-FACTS.md matrix).
+ * Also the gate between captures and the work run after them (deferred calls, held releases):
+ * that work runs only while no capture is active or being begun, and a begin waits for it.
  * Everything here runs with the capture lock held, and only while a capture is active or
  * being begun/ended: the hot path (no capture anywhere) never reaches this file.
- * Must never: call into CUDA with the lock held except cuStreamGetFlags on a begin. */
+ * Must never: call into CUDA, symbolize, log or allocate with the lock held (the table grows
+ * before the lock is taken; uthash draws on lockmem.c's spares). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uthash.h>
+#include "table.h"
 #include "core.h"
 
-#define CG_MAX_CAPTURES 64
+#define CG_CAPTURES_MIN 64      /* first size of the table of active captures; it doubles */
+#define CG_CAPTURES_MAX 65536   /* a process with more at once gets the rest named, counted failed */
 #define CG_STREAM_LEGACY ((uintptr_t)1)
 
 static int stream_blocking(uintptr_t key);
@@ -35,24 +39,105 @@ struct member { /* a stream that joined a capture, or an event recorded in one *
     UT_hash_handle hh;
 };
 
-static struct capture caps[CG_MAX_CAPTURES];
+static struct capture *caps;
+static unsigned cap_n;   /* slots in caps (read unlocked as a hint only) */
+static unsigned n_used;  /* slots in use */
 static struct member *joined, *events;
 static pthread_mutex_t cap_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static int beginning;    /* begins between their gate and their bookkeeping */
+static int replaying;    /* work after captures in flight (cg_cap_after_begin) */
 static uint64_t next_id = 1;
 static unsigned untracked;
+/* A node for the next membership, allocated before the lock is taken (cg_cap_lock). */
+static __thread struct member *spare;
 
-void cg_cap_lock(void) { pthread_mutex_lock(&cap_mutex); }
-void cg_cap_unlock(void) { pthread_mutex_unlock(&cap_mutex); }
+/* Room for one more capture, made before the lock is taken (never allocate under it). */
+static void grow(void)
+{
+    for (;;) {
+        unsigned n = __atomic_load_n(&cap_n, __ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&n_used, __ATOMIC_ACQUIRE) < n || n >= CG_CAPTURES_MAX)
+            return;
+        unsigned want = n ? n * 2 : CG_CAPTURES_MIN;
+        struct capture *fresh = calloc(want, sizeof *fresh), *old = NULL;
+        if (!fresh)
+            return;
+        pthread_mutex_lock(&cap_mutex);
+        if (cap_n < want) {
+            if (cap_n)
+                memcpy(fresh, caps, cap_n * sizeof *caps);
+            old = caps;
+            caps = fresh;
+            __atomic_store_n(&cap_n, want, __ATOMIC_RELEASE);
+        } else {
+            old = fresh;
+        }
+        pthread_mutex_unlock(&cap_mutex);
+        free(old);
+    }
+}
+
+void cg_cap_lock(void)
+{
+    cg_mem_reserve();
+    if (!spare)
+        spare = malloc(sizeof *spare);
+    grow();
+    pthread_mutex_lock(&cap_mutex);
+}
+
+void cg_cap_unlock(void)
+{
+    pthread_mutex_unlock(&cap_mutex);
+    cg_mem_flush();
+}
 
 void cg_cap_reset_after_fork(void)
 {
-    /* CUDA does not survive fork: the child starts with no capture and a fresh lock.
+    /* CUDA does not survive fork: the child starts with no capture and fresh locks.
      * The tables' memory is dropped, not freed (the parent's other threads may have been
      * inside malloc). */
     pthread_mutex_init(&cap_mutex, NULL);
-    memset(caps, 0, sizeof caps);
+    pthread_cond_init(&gate_cond, NULL);
+    caps = NULL;
+    cap_n = n_used = 0;
     joined = events = NULL;
+    beginning = replaying = 0;
     __atomic_store_n(&cg_active_captures, 0, __ATOMIC_RELEASE);
+}
+
+/* ---- the gate: work after captures never overlaps one ---- */
+
+/* Before a real begin: wait for work after captures in flight, then hold it off. */
+void cg_cap_before_begin(void)
+{
+    pthread_mutex_lock(&cap_mutex);
+    while (replaying)
+        pthread_cond_wait(&gate_cond, &cap_mutex);
+    beginning++;
+    pthread_mutex_unlock(&cap_mutex);
+}
+
+/* May work after captures (a deferred call, a held release) run now? If so it is in flight
+ * until cg_cap_after_work, and no capture can begin meanwhile. */
+int cg_cap_work_begin(void)
+{
+    int go;
+    pthread_mutex_lock(&cap_mutex);
+    go = !replaying && !beginning && __atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE) == 0;
+    if (go)
+        replaying = 1;
+    pthread_mutex_unlock(&cap_mutex);
+    return go;
+}
+
+void cg_cap_work_end(void)
+{
+    pthread_mutex_lock(&cap_mutex);
+    replaying = 0;
+    pthread_cond_broadcast(&gate_cond);
+    pthread_mutex_unlock(&cap_mutex);
 }
 
 static uintptr_t stream_key(void *s, int pt)
@@ -74,9 +159,11 @@ static void put(struct member **set, uintptr_t key, int slot)
 {
     struct member *m = find(*set, key);
     if (!m) {
-        m = calloc(1, sizeof *m);
-        if (!m)
-            return;
+        if (!spare)
+            return; /* out of memory: the join is not tracked */
+        m = spare;
+        spare = NULL;
+        memset(m, 0, sizeof *m);
         m->key = key;
         HASH_ADD(hh, *set, key, sizeof m->key, m);
     }
@@ -86,12 +173,12 @@ static void put(struct member **set, uintptr_t key, int slot)
 static void drop(struct member **set, struct member *m)
 {
     HASH_DEL(*set, m);
-    free(m);
+    cg_mem_drop(m); /* freed once the lock is dropped */
 }
 
 static int slot_of_stream(uintptr_t key)
 {
-    for (int i = 0; i < CG_MAX_CAPTURES; i++)
+    for (int i = 0; i < (int)cap_n; i++)
         if (caps[i].used && caps[i].stream == key)
             return i;
     struct member *m = find(joined, key);
@@ -120,7 +207,7 @@ static void judge_unsafe(struct cg_call *c)
     int tmode = cg_tls.mode, me = cg_tid(), global = -1;
     if (tmode == CG_MODE_RELAXED)
         return;
-    for (int i = 0; i < CG_MAX_CAPTURES; i++) {
+    for (int i = 0; i < (int)cap_n; i++) {
         if (!caps[i].used)
             continue;
         if (caps[i].owner == me && caps[i].mode != CG_MODE_RELAXED) {
@@ -136,7 +223,7 @@ static void judge_unsafe(struct cg_call *c)
 
 static void judge_implicit(struct cg_call *c)
 {
-    for (int i = 0; i < CG_MAX_CAPTURES; i++)
+    for (int i = 0; i < (int)cap_n; i++)
         if (caps[i].used && caps[i].blocking) {
             set_verdict(c, CG_ERR_CAPTURE_IMPLICIT, R_IMPLICIT_LEGACY, i);
             return;
@@ -146,7 +233,7 @@ static void judge_implicit(struct cg_call *c)
 static int own_or_first(void)
 {
     int first = -1, me = cg_tid();
-    for (int i = 0; i < CG_MAX_CAPTURES; i++) {
+    for (int i = 0; i < (int)cap_n; i++) {
         if (!caps[i].used)
             continue;
         if (caps[i].owner == me)
@@ -224,9 +311,12 @@ static int stream_blocking(uintptr_t key)
 {
     if ((key & 0xff) == 2 && key > 0xff)
         return 1; /* per-thread default stream synchronizes with the legacy stream */
-    static int (*get_flags)(void *, unsigned *);
-    if (!get_flags)
+    static int (*cached)(void *, unsigned *);
+    int (*get_flags)(void *, unsigned *) = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);
+    if (!get_flags) {
         get_flags = (int (*)(void *, unsigned *))cg_drv_sym("cuStreamGetFlags");
+        __atomic_store_n(&cached, get_flags, __ATOMIC_RELEASE);
+    }
     unsigned flags = 0;
     if (!get_flags || get_flags((void *)key, &flags) != 0)
         return 0;
@@ -237,7 +327,7 @@ static int stream_blocking(uintptr_t key)
 static int begin(const struct cg_call *c, int mode)
 {
     uintptr_t key = stream_key(c->stream, c->pt);
-    for (int i = 0; i < CG_MAX_CAPTURES; i++) {
+    for (int i = 0; i < (int)cap_n; i++) {
         if (caps[i].used)
             continue;
         memset(&caps[i], 0, sizeof caps[i]);
@@ -247,10 +337,10 @@ static int begin(const struct cg_call *c, int mode)
         caps[i].mode = mode;
         caps[i].owner = cg_tid();
         caps[i].blocking = c->blocking;
+        __atomic_add_fetch(&n_used, 1, __ATOMIC_ACQ_REL);
         __atomic_add_fetch(&cg_active_captures, 1, __ATOMIC_ACQ_REL);
         return i;
     }
-    untracked++;
     return -1;
 }
 
@@ -259,7 +349,7 @@ int cg_cap_end(const struct cg_call *c, uint64_t *id, char *cause, size_t n)
 {
     int slot = -1;
     uintptr_t key = stream_key(c->stream, c->pt);
-    for (int i = 0; i < CG_MAX_CAPTURES; i++)
+    for (int i = 0; i < (int)cap_n; i++)
         if (caps[i].used && caps[i].stream == key)
             slot = i;
     if (slot < 0)
@@ -274,21 +364,35 @@ int cg_cap_end(const struct cg_call *c, uint64_t *id, char *cause, size_t n)
     if (m->slot == slot)
         drop(&events, m);
     caps[slot].used = 0;
+    __atomic_sub_fetch(&n_used, 1, __ATOMIC_ACQ_REL);
     __atomic_sub_fetch(&cg_active_captures, 1, __ATOMIC_ACQ_REL);
     return slot;
 }
 
-/* Bookkeeping after a forwarded call that changes the model. */
-void cg_cap_track(struct cg_call *c)
+/* Bookkeeping after a forwarded call that changes the model (lock held). Returns CG_TRACK_OK,
+ * CG_TRACK_FULL (no slot: unlock, which grows the table, and call again), CG_TRACK_UNTRACKED
+ * (CG_CAPTURES_MAX reached) or CG_TRACK_D2H (the capture's first device-to-host copy: take its
+ * site with the lock dropped and hand it to cg_cap_set_d2h_site). A begin is tracked whether it
+ * succeeded or not: it leaves the gate here. */
+int cg_cap_track(struct cg_call *c)
 {
+    enum cg_kind k = cg_hooks[c->hook].kind;
+    if (k == K_BEGIN) {
+        if (c->real_ret == 0) {
+            c->cap = begin(c, c->mode);
+            if (c->cap < 0 && cap_n < CG_CAPTURES_MAX)
+                return CG_TRACK_FULL;
+            if (c->cap < 0)
+                untracked++;
+            else
+                c->cap_id = caps[c->cap].id;
+        }
+        beginning--;
+        return c->cap < 0 && c->real_ret == 0 ? CG_TRACK_UNTRACKED : CG_TRACK_OK;
+    }
     if (c->real_ret != 0)
-        return;
-    switch (cg_hooks[c->hook].kind) {
-    case K_BEGIN:
-        c->cap = begin(c, c->mode);
-        if (c->cap >= 0)
-            c->cap_id = caps[c->cap].id;
-        break;
+        return CG_TRACK_OK;
+    switch (k) {
     case K_EVREC: {
         int slot = slot_of_stream(stream_key(c->stream, c->pt));
         struct member *m = find(events, (uintptr_t)c->event);
@@ -308,16 +412,24 @@ void cg_cap_track(struct cg_call *c)
     case K_ASYNC: {
         int slot = slot_of_stream(stream_key(c->stream, c->pt));
         if (slot >= 0 && c->d2h && !caps[slot].d2h) {
-            struct cg_site s;
-            cg_site_capture(&s, 3);
-            caps[slot].d2h = 1;
-            snprintf(caps[slot].d2h_site, sizeof caps[slot].d2h_site, "%s", s.brief);
+            caps[slot].d2h = 1; /* at once: a sync judged from now on is rejected */
+            snprintf(caps[slot].d2h_site, sizeof caps[slot].d2h_site, "(site not yet recorded)");
+            c->cap_id = caps[slot].id;
+            return CG_TRACK_D2H;
         }
         break;
     }
     default:
         break;
     }
+    return CG_TRACK_OK;
+}
+
+void cg_cap_set_d2h_site(uint64_t id, const char *site)
+{
+    for (int i = 0; i < (int)cap_n; i++)
+        if (caps[i].used && caps[i].id == id)
+            snprintf(caps[i].d2h_site, sizeof caps[i].d2h_site, "%s", site);
 }
 
 int cg_cap_d2h_pending(int slot, char *site, size_t n)
@@ -331,17 +443,18 @@ int cg_cap_d2h_pending(int slot, char *site, size_t n)
 /* Any capture with a device-to-host copy pending (a device sync waits on all of them). */
 int cg_cap_any_d2h(char *site, size_t n)
 {
-    for (int i = 0; i < CG_MAX_CAPTURES; i++)
+    for (int i = 0; i < (int)cap_n; i++)
         if (cg_cap_d2h_pending(i, site, n))
             return 1;
     return 0;
 }
 
-/* CUDA refused a call and invalidated the capture: remember the first such call. */
-void cg_cap_note_violation(int slot, const struct cg_call *c, const char *site)
+/* CUDA refused a call and invalidated the capture (id; 0: every active one): remember the
+ * first such call. */
+void cg_cap_note_violation(uint64_t id, const struct cg_call *c, const char *site)
 {
-    for (int i = 0; i < CG_MAX_CAPTURES; i++) {
-        int hit = slot < 0 ? caps[i].used : i == slot;
+    for (int i = 0; i < (int)cap_n; i++) {
+        int hit = caps[i].used && (id == 0 || caps[i].id == id);
         if (!hit || caps[i].has_cause)
             continue;
         caps[i].has_cause = 1;

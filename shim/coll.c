@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uthash.h>
+#include "table.h"
 #include "memo.h"
 #include "mpi_abi.h"
 
@@ -29,18 +29,58 @@ struct ncoll { /* NCCL collectives per communicator, call and dtype */
     UT_hash_handle hh;
 };
 
+/* Records are kept in least-recently-used order (the head is dropped first), within
+ * CAPGUARD_COLL_BYTES of outputs and CAPGUARD_MEMO_KEYS records. */
 static struct coll *colls;
+static size_t coll_bytes;
+static unsigned coll_evicted, ncoll_untracked;
 
-/* The record with this id, created empty if new (memo lock held). */
+static void coll_drop(struct coll *r)
+{
+    HASH_DEL(colls, r);
+    coll_bytes -= r->out_len;
+    cg_mem_drop(r->out);
+    cg_mem_drop(r);
+    coll_evicted++;
+}
+
+/* The record with this id, created empty if new, moved to the recent end (memo lock held).
+ * NULL when out of memory. */
 static struct coll *coll_get(const char *id)
 {
     struct coll *r = NULL;
     HASH_FIND_STR(colls, id, r);
-    if (!r && (r = calloc(1, sizeof *r)) != NULL) {
+    if (r) {
+        HASH_DEL(colls, r);
+    } else if ((r = cg_mem_take(sizeof *r)) != NULL) {
+        memset(r, 0, sizeof *r);
         snprintf(r->id, sizeof r->id, "%s", id);
-        HASH_ADD_STR(colls, id, r);
+        while (colls && HASH_COUNT(colls) >= cg_cfg.memo_keys)
+            coll_drop(colls);
+    } else {
+        return NULL;
     }
+    HASH_ADD_STR(colls, id, r);
     return r;
+}
+
+/* Give record r the output `out` (malloc'd before the lock, at least a pointer wide, or NULL),
+ * dropping the least recently used records until the outputs fit CAPGUARD_COLL_BYTES. */
+static void coll_set_out(struct coll *r, unsigned char *out, size_t len)
+{
+    coll_bytes -= r->out_len;
+    cg_mem_drop(r->out);
+    r->out = out;
+    r->out_len = out ? len : 0;
+    coll_bytes += r->out_len;
+    while (coll_bytes > cg_cfg.coll_bytes && colls && colls != r)
+        coll_drop(colls);
+}
+
+/* A buffer for a record's output, allocated before the lock (lockmem's queue needs a word). */
+static unsigned char *out_alloc(size_t len)
+{
+    return len ? malloc(len < sizeof(void *) ? sizeof(void *) : len) : NULL;
 }
 static struct ncoll *ncolls;
 
@@ -136,16 +176,18 @@ enum cg_action cg_coll_decide(struct cg_call *c)
     coll_id(c, &sh, &s, t_key, sizeof t_key);
     uint64_t in_hash = sh.in ? cg_fnv(sh.in, sh.in_len, FNV0) : 0;
     if (cg_cfg.memo != CG_MEMO_OFF) {
-        pthread_mutex_lock(&memo_mutex);
+        memo_lock();
         struct coll *r = NULL;
         HASH_FIND_STR(colls, t_key, r);
         int hit = r && r->in_hash == in_hash && r->out_len == sh.out_len;
-        if (hit) {
+        if (hit) { /* the most recently used goes last */
+            HASH_DEL(colls, r);
+            HASH_ADD_STR(colls, id, r);
             if (sh.out_len)
                 memcpy(sh.out, r->out, sh.out_len);
             r->served++;
         }
-        pthread_mutex_unlock(&memo_mutex);
+        memo_unlock();
         if (hit)
             return cg_memo_served(c, "serve", t_key, s.brief, 0);
     }
@@ -164,20 +206,27 @@ void cg_coll_after(struct cg_call *c)
     char id[sizeof t_key];
     coll_id(c, &sh, &s, id, sizeof id);
     uint64_t in_hash = sh.in ? cg_fnv(sh.in, sh.in_len, FNV0) : 0;
-    pthread_mutex_lock(&memo_mutex);
+    if (sh.out_len > cg_cfg.coll_bytes)
+        return; /* never fits */
+    unsigned char *out = out_alloc(sh.out_len);
+    if (sh.out_len && !out)
+        return;
+    if (out)
+        memcpy(out, sh.out, sh.out_len);
+    unsigned before = coll_evicted;
+    memo_lock();
     struct coll *r = coll_get(id);
     if (r) {
-        unsigned char *out = sh.out_len ? malloc(sh.out_len) : NULL;
-        if (out || !sh.out_len) {
-            free(r->out);
-            r->out = out;
-            if (out)
-                memcpy(out, sh.out, sh.out_len);
-            r->out_len = sh.out_len;
-            r->in_hash = in_hash;
-        }
+        coll_set_out(r, out, sh.out_len);
+        r->in_hash = in_hash;
+        out = NULL;
     }
-    pthread_mutex_unlock(&memo_mutex);
+    unsigned dropped = coll_evicted - before;
+    memo_unlock();
+    free(out);
+    if (dropped)
+        cg_memo_bound_reached("CAPGUARD_COLL_BYTES/CAPGUARD_MEMO_KEYS: the least recently used collective records "
+                              "are dropped");
 }
 
 /* ---- ncclGetUniqueId: inside a capture, the id recorded at this site is handed back, so that
@@ -189,12 +238,14 @@ enum cg_action cg_unique_id_decide(struct cg_call *c)
     snprintf(t_key, sizeof t_key, "ncclGetUniqueId site=%016llx", (unsigned long long)s.call_hash);
     if (!cg_memo_serving() || !c->a[0])
         return CG_ACT_FORWARD;
-    pthread_mutex_lock(&memo_mutex);
+    memo_lock();
     struct coll *r = NULL;
     HASH_FIND_STR(colls, t_key, r);
     if (r && r->out_len == sizeof(cg_nccl_id))
         memcpy((void *)c->a[0], r->out, sizeof(cg_nccl_id));
-    pthread_mutex_unlock(&memo_mutex);
+    else
+        r = NULL;
+    memo_unlock();
     return r ? cg_memo_served(c, "serve", t_key, s.brief, 0) : CG_ACT_FORWARD;
 }
 
@@ -202,13 +253,18 @@ void cg_unique_id_after(struct cg_call *c)
 {
     if (c->real_ret != 0 || !c->a[0])
         return;
-    pthread_mutex_lock(&memo_mutex);
+    unsigned char *out = out_alloc(sizeof(cg_nccl_id));
+    if (!out)
+        return;
+    memcpy(out, (void *)c->a[0], sizeof(cg_nccl_id));
+    memo_lock();
     struct coll *r = coll_get(t_key);
-    if (r && (r->out || (r->out = malloc(sizeof(cg_nccl_id))) != NULL)) {
-        memcpy(r->out, (void *)c->a[0], sizeof(cg_nccl_id));
-        r->out_len = sizeof(cg_nccl_id);
+    if (r) {
+        coll_set_out(r, out, sizeof(cg_nccl_id));
+        out = NULL;
     }
-    pthread_mutex_unlock(&memo_mutex);
+    memo_unlock();
+    free(out);
 }
 
 /* ---- NCCL collectives: counted per communicator, call and dtype ---- */
@@ -219,28 +275,45 @@ void cg_nccl_count(const struct cg_call *c)
         snprintf(comm, sizeof comm, "0x%llx", (unsigned long long)c->a[0]);
     const char *name = cg_hooks[c->hook].name[0] == 'p' ? cg_hooks[c->hook].name + 1 : cg_hooks[c->hook].name;
     snprintf(id, sizeof id, "%s comm=%s dtype=%d", name, comm, (int)c->a[1]);
-    pthread_mutex_lock(&memo_mutex);
+    memo_lock();
     struct ncoll *r = NULL;
     HASH_FIND_STR(ncolls, id, r);
-    if (!r && (r = calloc(1, sizeof *r)) != NULL) {
+    if (!r && HASH_COUNT(ncolls) < cg_cfg.memo_keys && (r = cg_mem_take(sizeof *r)) != NULL) {
+        memset(r, 0, sizeof *r);
         snprintf(r->id, sizeof r->id, "%s", id);
         HASH_ADD_STR(ncolls, id, r);
     }
     if (r)
         r->count++;
-    pthread_mutex_unlock(&memo_mutex);
+    else
+        ncoll_untracked++;
+    memo_unlock();
 }
 
 void cg_coll_summary(void)
 {
-    struct ncoll *n, *tmp;
+    struct ncoll *n, *tmp, *copy;
     char body[400], qk[200];
-    pthread_mutex_lock(&memo_mutex);
+    unsigned count, got = 0, evicted, untracked;
+    memo_lock();
+    count = HASH_COUNT(ncolls);
+    memo_unlock();
+    copy = count ? calloc(count, sizeof *copy) : NULL; /* copied out under the lock, written after it */
+    memo_lock();
     HASH_ITER(hh, ncolls, n, tmp)
-    {
-        cg_json_str(qk, sizeof qk, n->id);
-        snprintf(body, sizeof body, "\"ev\":\"summary_nccl\",\"what\":%s,\"count\":%llu", qk, n->count);
+    if (copy && got < count)
+        copy[got++] = *n;
+    evicted = coll_evicted;
+    untracked = ncoll_untracked;
+    size_t bytes = coll_bytes;
+    memo_unlock();
+    for (unsigned i = 0; i < got; i++) {
+        cg_json_str(qk, sizeof qk, copy[i].id);
+        snprintf(body, sizeof body, "\"ev\":\"summary_nccl\",\"what\":%s,\"count\":%llu", qk, copy[i].count);
         cg_log_event(body);
     }
-    pthread_mutex_unlock(&memo_mutex);
+    free(copy);
+    snprintf(body, sizeof body, "\"ev\":\"summary_coll\",\"records_dropped\":%u,\"bytes_kept\":%zu,\"coll_bytes\":%u,"
+             "\"nccl_counters_not_tracked\":%u", evicted, bytes, cg_cfg.coll_bytes, untracked);
+    cg_log_event(body);
 }

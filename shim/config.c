@@ -1,9 +1,11 @@
 /* CAPGUARD_* variables: one table (config.def), validated parsing, the per-hook policy table.
- * A bad value is reported with the variable, the value, what is accepted and the default
- * used; the program goes on. Runs once, possibly before capguard's constructor: no malloc,
- * no locks, getenv only. Never atoi. */
+ * A bad value is reported with the variable, the value (shortened, non-printable bytes shown
+ * as '?'), what is accepted and the default used; the program goes on. Runs once, possibly
+ * before capguard's constructor: no malloc, no locks, secure_getenv only (a setuid, setgid or
+ * capability-raised program keeps capguard inert whatever its environment says). Never atoi. */
 #include <ctype.h>
 #include <stdio.h>
+#include <sys/auxv.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core.h"
@@ -26,11 +28,29 @@ static int policy_parse(const char *s, size_t n)
     return -1;
 }
 
+#define CG_SHOW_MAX 120 /* bytes of a bad value quoted in its message */
+
+/* A value as it is safe to quote on a terminal: at most CG_SHOW_MAX bytes, then its length. */
+void cg_show_value(char *out, size_t n, const char *v, size_t len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len && i < CG_SHOW_MAX && o + 1 < n; i++)
+        out[o++] = isprint((unsigned char)v[i]) ? v[i] : '?';
+    out[o] = 0;
+    if (len > CG_SHOW_MAX)
+        snprintf(out + o, n - o, "...\" (%zu bytes)", len);
+    else
+        snprintf(out + o, n - o, "\"");
+}
+
 static void bad_value(const char *var, const char *val, const char *accepted, const char *dflt)
 {
-    cg_err("capguard: %s=\"%s\" is not valid (accepted: %s); using the default \"%s\"\n", var, val,
-           accepted, dflt);
+    char shown[CG_SHOW_MAX + 40];
+    cg_show_value(shown, sizeof shown, val, strlen(val));
+    cg_err("capguard: %s=\"%s is not valid (accepted: %s); using the default \"%s\"\n", var, shown, accepted, dflt);
 }
+
+const char *cg_env(const char *name) { return secure_getenv(name); }
 
 static int parse_mode(const char *v, int *out)
 {
@@ -105,11 +125,13 @@ static void apply_class_overrides(const char *v)
                 hook = cg_hook_by_name(key);
         }
         if (pol < 0 || (cls < 0 && hook < 0)) {
-            cg_err("capguard: CAPGUARD_POLICY item \"%.*s\" is not valid (accepted: KEY:POLICY with "
+            char shown[CG_SHOW_MAX + 40];
+            cg_show_value(shown, sizeof shown, p, len);
+            cg_err("capguard: CAPGUARD_POLICY item \"%s is not valid (accepted: KEY:POLICY with "
                        "KEY one of SYNC, ALLOC, FREE, MEMCPY, HOST_COLL, COMM_INIT or a hooked entry point such as "
                        "cudaStreamSynchronize, POLICY one of observe, reject, defer, relax, auto); "
                        "item ignored\n",
-                       (int)len, p);
+                       shown);
         } else if (cls > 0) {
             for (int h = 0; h < HK_COUNT; h++)
                 if ((int)cg_kind_class(cg_hooks[h].kind) == cls)
@@ -178,7 +200,7 @@ static void load_var(const char *name, int type, const char *dflt, const char *a
                      size_t size)
 {
     parse_one(type, dflt, accepted, field, size);
-    const char *v = getenv(name);
+    const char *v = cg_env(name);
     if (!v)
         return;
     if (parse_one(type, v, accepted, field, size) != 0) {
@@ -204,14 +226,27 @@ static void warn_unknown_vars(void)
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
             if (strlen(known[i]) == len && strncmp(*e, known[i], len) == 0)
                 ok = 1;
-        if (!ok)
-            cg_err("capguard: unknown variable %.*s ignored (see capguard --help for the list)\n",
-                   (int)len, *e);
+        if (!ok) {
+            char shown[CG_SHOW_MAX + 40];
+            cg_show_value(shown, sizeof shown, *e, len);
+            shown[strcspn(shown, "\"")] = 0; /* a name, not a quoted value */
+            cg_err("capguard: unknown variable %s ignored (see capguard --help for the list)\n", shown);
+        }
     }
 }
 
 void cg_config_load(void)
 {
+    if (getauxval(AT_SECURE)) {
+        /* setuid/setgid or file capabilities: the environment belongs to a less privileged user
+         * (log paths, policies); capguard stays inert and says so once if it was asked for. */
+        const char *asked = getenv("CAPGUARD");
+        cg_cfg.mode = -1;
+        if (asked && *asked && strcmp(asked, "0") != 0)
+            cg_err("capguard: this program runs with raised privileges (setuid, setgid or capabilities): "
+                   "capguard stays inert and ignores CAPGUARD_* variables\n");
+        return;
+    }
     load_var("CAPGUARD", CG_TYPE_MODE, "0", "0|1|observe|reject|defer|relax", &cg_cfg.mode,
              sizeof cg_cfg.mode);
     if (cg_cfg.mode < 0)
@@ -227,6 +262,6 @@ void cg_config_load(void)
     apply_class_overrides(cg_cfg.policy);
     apply_entry_overrides(cg_cfg.policy);
     /* CAPGUARD=observe changes no result: the memo only records and reports, unless asked */
-    if (cg_cfg.mode == CG_POL_OBSERVE && !getenv("CAPGUARD_MEMO"))
+    if (cg_cfg.mode == CG_POL_OBSERVE && !cg_env("CAPGUARD_MEMO"))
         cg_cfg.memo = CG_MEMO_OFF;
 }

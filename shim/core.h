@@ -46,6 +46,8 @@ enum cg_outcome {
 
 struct cg_tls {
     int depth;    /* > 0 while inside a judged hook: inner hooks pass through */
+    int busy;     /* capguard's own code runs (locks may be held): a hook entered now comes from a
+                   * signal handler, and is forwarded without touching capguard's state */
     int mode;     /* the thread's capture interaction mode as the program set it */
     int tid;      /* cached gettid(), 0 = not yet */
 };
@@ -65,6 +67,11 @@ struct cg_config {
     unsigned stderr_limit;
     unsigned quiet;
     int memo; /* enum cg_memo_scope */
+    unsigned memo_keys;    /* initialisation keys remembered for repeat reports (LRU) */
+    unsigned memo_objects; /* live communicators/workspaces tracked */
+    unsigned coll_bytes;   /* bytes of recorded collective outputs (LRU) */
+    unsigned sites;        /* violation sites counted */
+    unsigned defer_max;    /* deferred calls queued at most */
 };
 enum cg_memo_scope { CG_MEMO_CAPTURE, CG_MEMO_ALWAYS, CG_MEMO_OFF };
 extern struct cg_config cg_cfg;
@@ -74,6 +81,7 @@ extern unsigned char cg_policy_of[HK_COUNT]; /* enum cg_policy per hook */
 void cg_memo_reset_after_fork(void);
 void cg_report_reset_after_fork(void);
 void cg_log_reset_after_fork(void);
+void cg_policy_reset_after_fork(void);
 
 /* init.c */
 int cg_init(void);
@@ -81,6 +89,8 @@ int cg_tid(void);
 
 /* config.c */
 void cg_config_load(void);
+const char *cg_env(const char *name); /* secure_getenv */
+void cg_show_value(char *out, size_t n, const char *v, size_t len);
 const char *cg_policy_name(int p);
 
 /* resolve.c */
@@ -94,12 +104,17 @@ void cg_cap_lock(void);
 void cg_cap_unlock(void);
 void cg_cap_reset_after_fork(void);
 void cg_judge(struct cg_call *c);
-void cg_cap_track(struct cg_call *c);
+enum { CG_TRACK_OK, CG_TRACK_FULL, CG_TRACK_UNTRACKED, CG_TRACK_D2H };
+int cg_cap_track(struct cg_call *c);
+void cg_cap_set_d2h_site(uint64_t id, const char *site);
+void cg_cap_before_begin(void);
+int cg_cap_work_begin(void);
+void cg_cap_work_end(void);
 int cg_cap_end(const struct cg_call *c, uint64_t *id, char *cause, size_t n);
 int cg_cap_relaxable(const struct cg_call *c);
 int cg_cap_d2h_pending(int slot, char *site, size_t n);
 int cg_cap_any_d2h(char *site, size_t n);
-void cg_cap_note_violation(int slot, const struct cg_call *c, const char *site);
+void cg_cap_note_violation(uint64_t id, const struct cg_call *c, const char *site);
 const char *cg_cap_mode_name(int mode);
 void cg_cap_query_blocking(struct cg_call *c);
 
@@ -130,6 +145,9 @@ void cg_before_forward(struct cg_call *c, enum cg_action a);
 void cg_after_forward(struct cg_call *c, enum cg_action a);
 int cg_leave(struct cg_call *c);
 int cg_replay(int hook, uintptr_t arg);
+void cg_after_captures(void);
+unsigned cg_signal_unjudged(void);
+const char *cg_signal_last(void);
 
 /* attrib.c */
 struct cg_site {
@@ -148,10 +166,10 @@ void cg_python_frames(struct cg_site *s);
 
 /* counters and paths for the summary */
 unsigned cg_proc_unmatched(void);
-unsigned cg_defer_dropped(void);
+unsigned cg_defer_refused(void);
 unsigned cg_cap_untracked(void);
 const char *cg_log_path(void);
-const char *cg_d2h_site(void);
+unsigned cg_log_lines_lost(void);
 
 /* resolve.c: hand-written hooks */
 int cuGetProcAddress(const char *sym, void **pfn, int ver, unsigned long long flags);
@@ -169,8 +187,19 @@ size_t cg_json_str(char *out, size_t n, const char *s);
 /* report.c */
 void cg_report_violation(struct cg_call *c);
 void cg_report_capture_begin(const struct cg_call *c);
+void cg_report_untracked(const struct cg_call *c);
 void cg_report_capture_end(const struct cg_call *c, uint64_t id, const char *cause);
 void cg_summary(void);
+
+/* Mark capguard's own code on this thread (compiler barriers: a signal handler on this thread
+ * must see the flag as program order has it). A real call made from capguard's code clears it. */
+static inline void cg_set_busy(int on)
+{
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    cg_tls.busy = on;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+void cg_signal_passthrough(int hook); /* async-signal-safe */
 
 /* The hot path of every wrapper, before anything else is built: does this call need judging? */
 static inline int cg_wants(int hook)
@@ -178,8 +207,13 @@ static inline int cg_wants(int hook)
     int st = __atomic_load_n(&cg_state, __ATOMIC_ACQUIRE);
     if (__builtin_expect(st == CG_UNINIT, 0))
         st = cg_init();
-    if (st != CG_ON || cg_tls.depth)
+    if (st != CG_ON)
         return 0;
+    if (__builtin_expect(cg_tls.depth != 0, 0)) {
+        if (cg_tls.busy)
+            cg_signal_passthrough(hook);
+        return 0;
+    }
     /* With no capture anywhere, only the model's bookkeeping and the memo need the slow path. */
     enum cg_kind k = cg_hooks[hook].kind;
     if (cg_kind_always[k] || __atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE) != 0)

@@ -98,6 +98,9 @@ struct cg_call {
     uintptr_t cap_stream;
     int policy;     /* enum cg_policy applied */
     int action;     /* enum cg_outcome taken */
+    int relaxed_from; /* the thread's mode before a relaxed call */
+    int queue_full;   /* a deferral refused: the deferred-call queue is at CAPGUARD_DEFER_MAX */
+    char d2h_site[160]; /* the captured device-to-host copy that made a sync's rejection */
 };
 
 enum cg_action { CG_ACT_FORWARD, CG_ACT_RELAX, CG_ACT_RETURN };

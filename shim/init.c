@@ -19,6 +19,7 @@ static void atfork_child(void)
     cg_tls.tid = 0;
     /* Every lock a parent's other thread may have held; real pointers and handles stay valid. */
     cg_cap_reset_after_fork();
+    cg_policy_reset_after_fork();
     cg_memo_reset_after_fork();
     cg_report_reset_after_fork();
     cg_log_reset_after_fork();

@@ -15,12 +15,24 @@
 
 #define CG_LINE_MAX 8192
 
-static int log_fd = -1;
+static int log_fd = -1; /* published (release) only after the start line is written */
 static int log_failed;
 static pid_t log_pid;
+static unsigned lines_lost;
+/* A leaf lock: held only to create the file and write its start line, never around anything
+ * that takes another lock. */
 static pthread_mutex_t open_mutex = PTHREAD_MUTEX_INITIALIZER;
 
-void cg_log_reset_after_fork(void) { pthread_mutex_init(&open_mutex, NULL); }
+/* The child writes a log of its own: the parent's descriptor is closed in it, its counts reset. */
+void cg_log_reset_after_fork(void)
+{
+    pthread_mutex_init(&open_mutex, NULL);
+    int fd = __atomic_exchange_n(&log_fd, -1, __ATOMIC_ACQ_REL);
+    if (fd >= 0)
+        close(fd);
+    log_failed = 0;
+    lines_lost = 0;
+}
 static int rank = 0, world = 1;
 static char rank_source[32] = "default";
 static char host[128] = "unknown";
@@ -28,7 +40,7 @@ static char log_path[CG_PATH_MAX * 2];
 
 static int env_int(const char *name, int *out)
 {
-    const char *v = getenv(name);
+    const char *v = cg_env(name);
     char *end = NULL;
     if (!v || !*v)
         return 0;
@@ -123,41 +135,87 @@ static void expand_pattern(char *out, size_t n, const char *pat)
     out[o < n ? o : n - 1] = 0;
 }
 
-static void mkdirs(const char *dir)
+/* mkdir -p with mode 0700 for what capguard creates; 0, or the errno of the step that failed. */
+static int mkdirs(const char *dir)
 {
     char tmp[CG_PATH_MAX];
+    struct stat st;
     snprintf(tmp, sizeof tmp, "%s", dir);
     for (char *p = tmp + 1; *p; p++)
         if (*p == '/') {
             *p = 0;
-            mkdir(tmp, 0777);
+            if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+                return errno;
             *p = '/';
         }
-    mkdir(tmp, 0777);
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+        return errno;
+    if (stat(tmp, &st) != 0)
+        return errno;
+    return S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
 }
 
-static void write_all(int fd, const char *buf, size_t len)
+/* One line, one write(): O_APPEND lines never interleave. A failed or short write is counted
+ * and said once; the summary says how many lines the log lacks. */
+static void write_line(int fd, const char *buf, size_t len)
 {
-    ssize_t w = write(fd, buf, len); /* one write: O_APPEND lines never interleave */
-    (void)w;
+    ssize_t w = write(fd, buf, len);
+    if (w == (ssize_t)len)
+        return;
+    int err = w < 0 ? errno : ENOSPC;
+    if (__atomic_fetch_add(&lines_lost, 1, __ATOMIC_RELAXED) == 0)
+        cg_err("capguard: writing the log %s failed (%s); events are still named on stderr, and the summary "
+               "counts the lines the log lacks\n", log_path, strerror(err));
+}
+
+/* Open (create 0600) the log: never through a symbolic link, never a FIFO or device (a FIFO
+ * would block the hook), never another user's file. Returns the descriptor or -1 with *why. */
+static int open_checked(const char *path, const char **why, int *err)
+{
+    struct stat st;
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+    *why = NULL;
+    if (fd < 0) {
+        *err = errno;
+        if (errno == ELOOP)
+            *why = "a symbolic link: not followed";
+        else if (errno == ENXIO)
+            *why = "not a regular file";
+        return -1;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+        *err = 0;
+        *why = S_ISREG(st.st_mode) ? "owned by another user" : "not a regular file";
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 static void open_log(void)
 {
     pthread_mutex_lock(&open_mutex);
-    if ((log_fd < 0 || log_pid != getpid()) && !log_failed) {
-        if (log_fd >= 0) /* a forked child gets a file of its own */
-            close(log_fd);
+    int fd = __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE);
+    if ((fd < 0 || log_pid != getpid()) && !log_failed) {
+        if (fd >= 0) { /* a child made without fork's handlers (clone): a file of its own */
+            __atomic_store_n(&log_fd, -1, __ATOMIC_RELEASE);
+            close(fd);
+            fd = -1;
+        }
         char name[CG_PATH_MAX];
+        const char *why = NULL;
+        int err = mkdirs(cg_cfg.log_dir);
         expand_pattern(name, sizeof name, cg_cfg.log_file);
-        mkdirs(cg_cfg.log_dir);
         snprintf(log_path, sizeof log_path, "%s/%s", cg_cfg.log_dir, name);
-        log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         log_pid = getpid();
-        if (log_fd < 0) {
-            log_failed = 1;
+        if (err)
+            cg_err("capguard: cannot create the log directory %s (%s); events go to stderr only\n", cg_cfg.log_dir,
+                   strerror(err));
+        else if ((fd = open_checked(log_path, &why, &err)) < 0)
             cg_err("capguard: cannot open the log %s (%s); events go to stderr only\n", log_path,
-                   strerror(errno));
+                   why ? why : strerror(err));
+        if (fd < 0) {
+            log_failed = 1;
         } else {
             char line[1024], qh[300], qs[40];
             cg_json_str(qh, sizeof qh, host);
@@ -166,7 +224,9 @@ static void open_log(void)
                              "{\"ev\":\"start\",\"ts\":%.6f,\"host\":%s,\"pid\":%d,\"rank\":%d,\"world_size\":%d,"
                              "\"rank_source\":%s,\"version\":\"" CG_VERSION "\",\"policy_default\":\"%s\"}\n",
                              (double)time(NULL), qh, (int)getpid(), rank, world, qs, cg_policy_name(cg_cfg.mode));
-            write_all(log_fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+            write_line(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+            /* published only now: no thread writes an event line before the start line */
+            __atomic_store_n(&log_fd, fd, __ATOMIC_RELEASE);
         }
     }
     pthread_mutex_unlock(&open_mutex);
@@ -181,9 +241,12 @@ static double now(void)
 
 void cg_log_event(const char *body)
 {
-    if (log_fd < 0 || log_pid != getpid())
+    int fd = __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE);
+    if (fd < 0 || log_pid != getpid()) {
         open_log();
-    if (log_fd < 0)
+        fd = __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE);
+    }
+    if (fd < 0)
         return;
     char line[CG_LINE_MAX];
     int n = snprintf(line, sizeof line, "{\"ts\":%.6f,\"pid\":%d,\"rank\":%d,\"tid\":%d,%s}\n", now(),
@@ -193,7 +256,7 @@ void cg_log_event(const char *body)
     if ((size_t)n >= sizeof line) /* too long: keep it one valid JSON line */
         n = snprintf(line, sizeof line, "{\"ts\":%.6f,\"pid\":%d,\"rank\":%d,\"ev\":\"truncated\"}\n", now(),
                      (int)getpid(), rank);
-    write_all(log_fd, line, (size_t)n);
+    write_line(fd, line, (size_t)n);
 }
 
 static void vsay(int always, const char *fmt, va_list ap)
@@ -208,7 +271,8 @@ static void vsay(int always, const char *fmt, va_list ap)
         n = sizeof line - 1;
         line[n - 1] = '\n';
     }
-    write_all(2, line, (size_t)n);
+    ssize_t w = write(2, line, (size_t)n); /* stderr: nothing to do if it fails */
+    (void)w;
 }
 
 void cg_say(const char *fmt, ...)
@@ -227,4 +291,5 @@ void cg_err(const char *fmt, ...)
     va_end(ap);
 }
 
-const char *cg_log_path(void) { return log_fd >= 0 ? log_path : NULL; }
+const char *cg_log_path(void) { return __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE) >= 0 ? log_path : NULL; }
+unsigned cg_log_lines_lost(void) { return __atomic_load_n(&lines_lost, __ATOMIC_RELAXED); }

@@ -15,12 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uthash.h>
+#include "table.h"
 #include "core.h"
 #include "memo.h"
 #include "mpi_abi.h"
 
-#define CG_MEMO_MAX_OBJS 4096
 #define NCCL_SUCCESS 0
 #define NCCL_INVALID_USAGE 5
 
@@ -52,11 +51,45 @@ static unsigned n_objs;
 static uint64_t next_obj_id = 1;
 static int workspaces_held; /* any held workspace or NCCL buffer: cudaMalloc must look */
 static int workspaces_known; /* any IPC-exported workspace: cudaFree must look */
-pthread_mutex_t memo_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t memo_mutex = PTHREAD_MUTEX_INITIALIZER;
+static unsigned objs_untracked, keys_evicted, bound_said;
+
+/* The memo's tables change only under this lock, with memory reserved before it (table.h). */
+void memo_lock(void)
+{
+    cg_mem_reserve();
+    pthread_mutex_lock(&memo_mutex);
+}
+
+void memo_unlock(void)
+{
+    pthread_mutex_unlock(&memo_mutex);
+    cg_mem_flush();
+}
+
+/* A table reached its bound (CAPGUARD_MEMO_*): said once, counted in the summary. */
+void cg_memo_bound_reached(const char *what)
+{
+    if (!__atomic_exchange_n(&bound_said, 1, __ATOMIC_ACQ_REL))
+        cg_say("capguard: the memo reached its bound (%s); the summary counts what it forgot or did not track\n",
+               what);
+}
 
 /* A forked child: another thread of the parent may have held the lock. The child keeps the
- * parent's records (its MPI and NCCL objects are not usable there anyway). */
-void cg_memo_reset_after_fork(void) { pthread_mutex_init(&memo_mutex, NULL); }
+ * parent's records (its MPI and NCCL objects are not usable there anyway) but holds nothing
+ * back: what the parent held is the parent's to release. */
+void cg_memo_reset_after_fork(void)
+{
+    pthread_mutex_init(&memo_mutex, NULL);
+    struct obj *o, *tmp;
+    HASH_ITER(hh, objs, o, tmp)
+    if (o->held) { /* dropped from the table, not freed (another thread may have been in malloc) */
+        HASH_DELETE(hh, objs, o);
+        n_objs--;
+    }
+    cg_mem_flush(); /* nothing: uthash's frees here were queued, and the queue is this thread's */
+    __atomic_store_n(&workspaces_held, 0, __ATOMIC_RELEASE);
+}
 
 static const char *const memo_scopes[] = {"capture", "always", "off"};
 const char *cg_memo_scope_name(int s) { return s >= 0 && s < 3 ? memo_scopes[s] : "?"; }
@@ -84,11 +117,11 @@ uint64_t cg_fnv(const void *p, size_t n, uint64_t h)
 int cg_memo_name_of(uintptr_t handle, char *out, size_t n)
 {
     struct obj *o = NULL;
-    pthread_mutex_lock(&memo_mutex);
+    memo_lock();
     HASH_FIND(hh, objs, &handle, sizeof handle, o);
     if (o)
         snprintf(out, n, "#%llu", (unsigned long long)o->id);
-    pthread_mutex_unlock(&memo_mutex);
+    memo_unlock();
     return o ? 0 : -1;
 }
 
@@ -111,21 +144,35 @@ static void note_init(const struct cg_call *c, const char *key, const char *site
     struct hist *h = NULL;
     unsigned count, srv;
     char first[160];
-    pthread_mutex_lock(&memo_mutex);
+    int evicted = 0;
+    memo_lock();
     HASH_FIND_STR(hists, key, h);
-    if (!h && (h = calloc(1, sizeof *h)) != NULL) {
+    if (h) { /* most recently seen goes last: the head is the eviction candidate */
+        HASH_DEL(hists, h);
+        HASH_ADD_STR(hists, key, h);
+    } else if ((h = cg_mem_take(sizeof *h)) != NULL) {
+        memset(h, 0, sizeof *h);
         snprintf(h->key, sizeof h->key, "%s", key);
         snprintf(h->first_site, sizeof h->first_site, "%s", site);
+        if (HASH_COUNT(hists) >= cg_cfg.memo_keys) {
+            struct hist *old = hists;
+            HASH_DEL(hists, old);
+            cg_mem_drop(old);
+            keys_evicted++;
+            evicted = 1;
+        }
         HASH_ADD_STR(hists, key, h);
     }
     if (!h) {
-        pthread_mutex_unlock(&memo_mutex);
+        memo_unlock();
         return;
     }
     count = ++h->count;
     srv = h->served += (unsigned)served;
     snprintf(first, sizeof first, "%s", h->first_site);
-    pthread_mutex_unlock(&memo_mutex);
+    memo_unlock();
+    if (evicted)
+        cg_memo_bound_reached("CAPGUARD_MEMO_KEYS: the least recently seen initialisation keys are forgotten");
     if (count < 2)
         return;
     char body[900], qk[CG_KEY_MAX + 40], qf[200], qs[300];
@@ -174,24 +221,31 @@ static struct obj *obj_to_serve(int type, const char *key, size_t size)
 static uintptr_t take_served(int type, const char *key, int *refs)
 {
     uintptr_t h = 0;
-    pthread_mutex_lock(&memo_mutex);
+    memo_lock();
     struct obj *o = obj_to_serve(type, key, 0);
     if (o) {
         o->held = 0;
         *refs = ++o->refs;
         h = o->handle;
     }
-    pthread_mutex_unlock(&memo_mutex);
+    memo_unlock();
     return h;
 }
 
-static void obj_add(int type, const char *key, uintptr_t handle, uintptr_t aux, size_t size)
+/* Track an object the program created (memo lock held). Returns -1 when the table is at
+ * CAPGUARD_MEMO_OBJECTS: the object is then not memoized (its release is forwarded as usual). */
+static int obj_add(int type, const char *key, uintptr_t handle, uintptr_t aux, size_t size)
 {
-    if (!handle || obj_by_handle(handle) || n_objs >= CG_MEMO_MAX_OBJS)
-        return;
-    struct obj *o = calloc(1, sizeof *o);
+    if (!handle || obj_by_handle(handle))
+        return 0;
+    if (n_objs >= cg_cfg.memo_objects) {
+        objs_untracked++;
+        return -1;
+    }
+    struct obj *o = cg_mem_take(sizeof *o);
     if (!o)
-        return;
+        return 0;
+    memset(o, 0, sizeof *o);
     o->id = next_obj_id++;
     o->type = type;
     snprintf(o->key, sizeof o->key, "%s", key);
@@ -203,6 +257,17 @@ static void obj_add(int type, const char *key, uintptr_t handle, uintptr_t aux, 
     n_objs++;
     if (type == OBJ_WORKSPACE)
         __atomic_add_fetch(&workspaces_known, 1, __ATOMIC_ACQ_REL);
+    return 0;
+}
+
+/* obj_add under the lock, and the bound said after it. */
+static void obj_add_locked(int type, const char *key, uintptr_t handle, uintptr_t aux, size_t size)
+{
+    memo_lock();
+    int full = obj_add(type, key, handle, aux, size);
+    memo_unlock();
+    if (full)
+        cg_memo_bound_reached("CAPGUARD_MEMO_OBJECTS: further communicators and workspaces are not memoized");
 }
 
 static void obj_drop(struct obj *o)
@@ -210,7 +275,7 @@ static void obj_drop(struct obj *o)
     if (o->type == OBJ_WORKSPACE)
         __atomic_sub_fetch(&workspaces_known, 1, __ATOMIC_ACQ_REL);
     HASH_DEL(objs, o);
-    free(o);
+    cg_mem_drop(o); /* freed once the lock is dropped */
     n_objs--;
 }
 
@@ -372,9 +437,7 @@ static void after_init(struct cg_call *c)
     uintptr_t h = read_out(c, type);
     if (!h || (type == OBJ_MPI_COMM && h == cg_mpi()->comm_null))
         return;
-    pthread_mutex_lock(&memo_mutex);
-    obj_add(type, t_key, h, 0, 0);
-    pthread_mutex_unlock(&memo_mutex);
+    obj_add_locked(type, t_key, h, 0, 0);
     cg_memo_log(c, "record", t_key, t_site, 1);
 }
 
@@ -398,14 +461,14 @@ static int decide_release(struct cg_call *c, enum cg_action *act)
     int refs, keep, abort_ = strstr(cg_hooks[c->hook].name, "Abort") != NULL;
     if (cg_mpi_unknown_for(c))
         return -1;
-    pthread_mutex_lock(&memo_mutex);
+    memo_lock();
     struct obj *o = h ? obj_by_handle(h) : NULL;
     if (!o || o->held) { /* not ours, or the program released a held one again: CUDA/MPI/NCCL */
         if (o) {          /* answer as they would without capguard, which then never releases it */
             obj_drop(o);
             recount_held_buffers();
         }
-        pthread_mutex_unlock(&memo_mutex);
+        memo_unlock();
         return -1;
     }
     snprintf(key, sizeof key, "%s", o->key);
@@ -418,7 +481,7 @@ static int decide_release(struct cg_call *c, enum cg_action *act)
     if (!keep)
         obj_drop(o);
     recount_held_buffers();
-    pthread_mutex_unlock(&memo_mutex);
+    memo_unlock();
     if (!keep) {
         cg_memo_log(c, "release", key, "", 0);
         return -1;
@@ -444,10 +507,12 @@ static void after_export(struct cg_call *c)
     if (!range || range(&base, &size, (unsigned long long)(uintptr_t)c->ptr) != 0 || base != (uintptr_t)c->ptr)
         return; /* only whole allocations become workspaces */
     snprintf(key, sizeof key, "workspace size=%zu dtype=ANY", size);
-    pthread_mutex_lock(&memo_mutex);
+    memo_lock();
     int fresh = !obj_by_handle((uintptr_t)c->ptr);
-    obj_add(OBJ_WORKSPACE, key, (uintptr_t)c->ptr, 0, size);
-    pthread_mutex_unlock(&memo_mutex);
+    int full = obj_add(OBJ_WORKSPACE, key, (uintptr_t)c->ptr, 0, size);
+    memo_unlock();
+    if (full)
+        cg_memo_bound_reached("CAPGUARD_MEMO_OBJECTS: further communicators and workspaces are not memoized");
     if (fresh)
         cg_memo_log(c, "record", key, "", 1);
 }
@@ -458,7 +523,7 @@ static int decide_buffer_alloc(struct cg_call *c, enum cg_action *act, int type)
     char key[CG_KEY_MAX];
     if (!cg_memo_serving() || !c->a[0] || !c->bytes)
         return -1;
-    pthread_mutex_lock(&memo_mutex);
+    memo_lock();
     struct obj *o = NULL, *it, *tmp;
     HASH_ITER(hh, objs, it, tmp)
     if (!o && it->held && it->type == type && it->size == c->bytes)
@@ -473,7 +538,7 @@ static int decide_buffer_alloc(struct cg_call *c, enum cg_action *act, int type)
             *(void **)c->a[0] = (void *)o->handle;
         recount_held_buffers();
     }
-    pthread_mutex_unlock(&memo_mutex);
+    memo_unlock();
     if (!o)
         return -1;
     struct cg_site s;
@@ -488,9 +553,7 @@ static void after_buffer_alloc(struct cg_call *c)
     char key[CG_KEY_MAX];
     void *p = c->a[0] ? *(void **)c->a[0] : NULL;
     snprintf(key, sizeof key, "nccl_mem size=%zu dtype=ANY", c->bytes);
-    pthread_mutex_lock(&memo_mutex);
-    obj_add(OBJ_NCCL_MEM, key, (uintptr_t)p, 0, c->bytes);
-    pthread_mutex_unlock(&memo_mutex);
+    obj_add_locked(OBJ_NCCL_MEM, key, (uintptr_t)p, 0, c->bytes);
 }
 
 /* cudaIpcOpenMemHandle: the handle's bytes are the key. */
@@ -527,9 +590,7 @@ static enum cg_action decide_import(struct cg_call *c)
 static void after_import(struct cg_call *c)
 {
     uintptr_t h = cg_hooks[c->hook].lib == CG_LIB_DRV ? *(unsigned long long *)c->a[0] : (uintptr_t) * (void **)c->a[0];
-    pthread_mutex_lock(&memo_mutex);
-    obj_add(OBJ_IPC_MAP, t_key, h, 0, 0);
-    pthread_mutex_unlock(&memo_mutex);
+    obj_add_locked(OBJ_IPC_MAP, t_key, h, 0, 0);
     cg_memo_log(c, "record", t_key, t_site, 1);
 }
 
@@ -565,9 +626,7 @@ static enum cg_action decide_register(struct cg_call *c)
 static void after_register(struct cg_call *c)
 {
     uintptr_t h = c->a[0] ? (uintptr_t) * (void **)c->a[0] : 0;
-    pthread_mutex_lock(&memo_mutex);
-    obj_add(OBJ_REG, t_key, h, c->a[1], c->bytes);
-    pthread_mutex_unlock(&memo_mutex);
+    obj_add_locked(OBJ_REG, t_key, h, c->a[1], c->bytes);
     cg_memo_log(c, "record", t_key, t_site, 1);
 }
 
@@ -639,15 +698,24 @@ void cg_memo_after(struct cg_call *c)
 void cg_memo_forget_mpi(void)
 {
     struct obj *o, *tmp;
-    pthread_mutex_lock(&memo_mutex);
+    memo_lock();
     HASH_ITER(hh, objs, o, tmp)
     if (o->type == OBJ_MPI_COMM)
         obj_drop(o);
-    pthread_mutex_unlock(&memo_mutex);
+    memo_unlock();
 }
 
 /* The real release of a held object, with the entry point the program used. */
+static int real_release_call(struct obj *o);
 static int real_release(struct obj *o)
+{
+    cg_set_busy(0); /* a real call: the hooks it reaches are its inner calls */
+    int rc = real_release_call(o);
+    cg_set_busy(1);
+    return rc;
+}
+
+static int real_release_call(struct obj *o)
 {
     void *fn = cg_real(o->release_hook);
     if (!fn)
@@ -670,9 +738,9 @@ void cg_memo_capture_ended(void)
 {
     for (;;) {
         struct obj *o, *tmp, *pick = NULL;
-        pthread_mutex_lock(&memo_mutex);
+        memo_lock();
         if (cg_memo_capturing()) {
-            pthread_mutex_unlock(&memo_mutex);
+            memo_unlock();
             return;
         }
         HASH_ITER(hh, objs, o, tmp)
@@ -684,7 +752,7 @@ void cg_memo_capture_ended(void)
             obj_drop(pick);
         }
         recount_held_buffers();
-        pthread_mutex_unlock(&memo_mutex);
+        memo_unlock();
         if (!pick)
             return;
         int rc = real_release(&copy);
@@ -699,11 +767,22 @@ void cg_memo_capture_ended(void)
 /* Summary lines: every key initialised more than once, and the NCCL collectives. */
 void cg_memo_summary(void)
 {
-    struct hist *h, *tmp;
+    struct hist *h, *tmp, *copy;
     char body[900], qk[CG_KEY_MAX + 40], qf[200];
-    pthread_mutex_lock(&memo_mutex);
+    unsigned n, got = 0, evicted, untracked;
+    memo_lock();
+    n = HASH_COUNT(hists);
+    memo_unlock();
+    copy = n ? calloc(n, sizeof *copy) : NULL; /* copied out under the lock, written after it */
+    memo_lock();
     HASH_ITER(hh, hists, h, tmp)
-    {
+    if (copy && got < n)
+        copy[got++] = *h;
+    evicted = keys_evicted;
+    untracked = objs_untracked;
+    memo_unlock();
+    for (unsigned i = 0; i < got; i++) {
+        h = &copy[i];
         cg_json_str(qk, sizeof qk, h->key);
         cg_json_str(qf, sizeof qf, h->first_site);
         snprintf(body, sizeof body, "\"ev\":\"summary_init\",\"key\":%s,\"count\":%u,\"served\":%u,\"first_site\":%s",
@@ -713,7 +792,14 @@ void cg_memo_summary(void)
             cg_say("capguard:   %6u x init of %s (%u served from the memo; first at %s)\n", h->count, h->key,
                    h->served, h->first_site);
     }
-    pthread_mutex_unlock(&memo_mutex);
+    free(copy);
+    if (evicted || untracked) {
+        snprintf(body, sizeof body, "\"ev\":\"summary_memo_bounds\",\"keys_forgotten\":%u,\"objects_not_tracked\":%u,"
+                 "\"memo_keys\":%u,\"memo_objects\":%u", evicted, untracked, cg_cfg.memo_keys, cg_cfg.memo_objects);
+        cg_log_event(body);
+        cg_say("capguard:   memo bounds: %u initialisation keys forgotten (CAPGUARD_MEMO_KEYS=%u), %u objects not tracked "
+               "(CAPGUARD_MEMO_OBJECTS=%u)\n", evicted, cg_cfg.memo_keys, untracked, cg_cfg.memo_objects);
+    }
     cg_coll_summary();
 }
 

@@ -4,11 +4,14 @@
 #define CG_MEMO_H
 #include <pthread.h>
 #include "core.h"
+#include "table.h"
 
 #define CG_KEY_MAX 256
 #define FNV0 1469598103934665603ull
 
-extern pthread_mutex_t memo_mutex;
+void memo_lock(void);   /* reserves lockmem spares, then locks */
+void memo_unlock(void); /* unlocks, then frees what was dropped under it */
+void cg_memo_bound_reached(const char *what);
 extern __thread char t_key[CG_KEY_MAX + 64], t_site[256]; /* the call being decided (no nesting: depth guard) */
 int cg_memo_capturing(void);
 int cg_memo_serving(void);

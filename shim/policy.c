@@ -1,26 +1,25 @@
 /* Policies: what happens to a call the model judged illegal (observe, reject, defer, relax,
  * and auto = the default table), and the deferred-work queue replayed, in order, when the
  * last capture ends. Runs with the capture lock held (cg_decide) or after it (replay).
- * Must never: change the result of a call under observe, or run deferred work while any
- * capture is active. */
+ * Must never: change the result of a call under observe, run deferred work while any capture
+ * is active or being begun (capture.c's gate), run a deferred call early when the queue is
+ * full (the call is rejected, named, instead), or allocate with the lock held (the queue grows
+ * before the lock is taken). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "core.h"
 
-#define CG_DEFER_MAX 4096
+#define CG_DEFER_FIRST 64 /* first size of the queue; it doubles up to CAPGUARD_DEFER_MAX */
 
 struct deferred {
     int hook;
     uintptr_t arg;
     uint64_t cap_id;
 };
-static struct deferred queue[CG_DEFER_MAX];
-static unsigned queued, dropped;
-
-/* The site of the device-to-host copy that made the last rejection (thread-local). */
-static __thread char d2h_site[256];
-
-const char *cg_d2h_site(void) { return d2h_site; }
+/* A ring: `queued` entries from `head`; `qcap` slots (read unlocked as a hint only). */
+static struct deferred *queue;
+static unsigned qcap, head, queued, refused;
 
 static const char *const reason_text[R_COUNT] = {
     [R_NONE] = "legal",
@@ -53,21 +52,78 @@ static int waits_on_capture(const struct cg_call *c)
     return c->reason == R_DEVICE_SYNC || c->reason == R_SYNC_CAPTURING || c->reason == R_CAPTURED_EVENT;
 }
 
-static int d2h_pending(const struct cg_call *c)
+static int d2h_pending(struct cg_call *c)
 {
     if (c->reason == R_DEVICE_SYNC)
-        return cg_cap_any_d2h(d2h_site, sizeof d2h_site);
-    return cg_cap_d2h_pending(c->cap, d2h_site, sizeof d2h_site);
+        return cg_cap_any_d2h(c->d2h_site, sizeof c->d2h_site);
+    return cg_cap_d2h_pending(c->cap, c->d2h_site, sizeof c->d2h_site);
 }
 
-static int push(const struct cg_call *c)
+/* Room for one more deferred call, made before the capture lock is taken. */
+static void queue_grow(void)
 {
-    if (queued >= CG_DEFER_MAX) {
-        dropped++;
+    for (;;) {
+        unsigned n = __atomic_load_n(&qcap, __ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&queued, __ATOMIC_ACQUIRE) < n || n >= cg_cfg.defer_max)
+            return;
+        unsigned want = n ? n * 2 : CG_DEFER_FIRST;
+        if (want > cg_cfg.defer_max)
+            want = cg_cfg.defer_max;
+        struct deferred *fresh = malloc(want * sizeof *fresh), *old;
+        if (!fresh)
+            return;
+        cg_cap_lock();
+        if (qcap < want) {
+            for (unsigned i = 0; i < queued; i++)
+                fresh[i] = queue[(head + i) % qcap];
+            old = queue;
+            queue = fresh;
+            head = 0;
+            __atomic_store_n(&qcap, want, __ATOMIC_RELEASE);
+        } else {
+            old = fresh;
+        }
+        cg_cap_unlock();
+        free(old);
+    }
+}
+
+static int push(struct cg_call *c)
+{
+    if (queued >= qcap) {
+        refused++;
+        c->queue_full = 1;
         return -1;
     }
-    queue[queued++] = (struct deferred){c->hook, c->arg0, c->cap_id};
+    queue[(head + queued) % qcap] = (struct deferred){c->hook, c->arg0, c->cap_id};
+    __atomic_add_fetch(&queued, 1, __ATOMIC_ACQ_REL);
     return 0;
+}
+
+/* The next deferred call, if one may run now (the gate is then held: cg_cap_work_end). */
+static int pop(struct deferred *out)
+{
+    if (!__atomic_load_n(&queued, __ATOMIC_ACQUIRE) || !cg_cap_work_begin())
+        return 0;
+    int got = 0;
+    cg_cap_lock();
+    if (queued) {
+        *out = queue[head];
+        head = (head + 1) % qcap;
+        __atomic_sub_fetch(&queued, 1, __ATOMIC_ACQ_REL);
+        got = 1;
+    }
+    cg_cap_unlock();
+    if (!got)
+        cg_cap_work_end();
+    return got;
+}
+
+/* A forked child runs none of its parent's deferred work (the memory is dropped, not freed). */
+void cg_policy_reset_after_fork(void)
+{
+    queue = NULL;
+    qcap = head = queued = refused = 0;
 }
 
 /* defer: what can wait waits (a query of captured work is answered as complete), what
@@ -82,7 +138,7 @@ static int outcome_defer(const struct cg_call *c)
 }
 
 /* auto (the default table): keep the capture alive where that is exact. */
-static int outcome_auto(const struct cg_call *c)
+static int outcome_auto(struct cg_call *c)
 {
     enum cg_kind k = cg_hooks[c->hook].kind;
     if (waits_on_capture(c))
@@ -102,7 +158,8 @@ enum cg_action cg_decide(struct cg_call *c)
         return memo_act;
     if (__atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE) == 0)
         return CG_ACT_FORWARD; /* a free or an allocation the memo had nothing for */
-    d2h_site[0] = 0;
+    if (deferrable(c))
+        queue_grow();
     cg_cap_lock();
     cg_judge(c);
     if (c->verdict == 0) {
@@ -118,7 +175,7 @@ enum cg_action cg_decide(struct cg_call *c)
     default: c->action = outcome_auto(c); break;
     }
     if (c->action == CG_OUT_DEFERRED && push(c) != 0)
-        c->action = cg_cap_relaxable(c) ? CG_OUT_RELAXED : CG_OUT_REJECTED;
+        c->action = CG_OUT_REJECTED; /* never run early: the reason it was deferred still holds */
     cg_cap_unlock();
     switch (c->action) {
     case CG_OUT_OBSERVED: return CG_ACT_FORWARD;
@@ -128,37 +185,24 @@ enum cg_action cg_decide(struct cg_call *c)
     }
 }
 
-unsigned cg_defer_dropped(void) { return dropped; }
+unsigned cg_defer_refused(void) { return refused; }
 
-/* The last capture has ended: run what was deferred, in order, on this thread. The caller
+/* The last capture has ended: run what was deferred, in order, on this thread, one call at a
+ * time through the gate (a capture begun meanwhile holds the rest until it ends). The caller
  * is inside a hook (depth > 0), so the replayed calls are not judged again. */
 void cg_defer_run_if_idle(void)
 {
-    struct deferred batch[64];
-    for (;;) {
-        unsigned n = 0;
-        cg_cap_lock();
-        if (__atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE) == 0 && queued) {
-            n = queued < 64 ? queued : 64;
-            memcpy(batch, queue, n * sizeof batch[0]);
-            memmove(queue, queue + n, (queued - n) * sizeof queue[0]);
-            queued -= n;
-        }
-        cg_cap_unlock();
-        if (!n)
-            return;
-        for (unsigned i = 0; i < n; i++) {
-            int rc = cg_replay(batch[i].hook, batch[i].arg);
-            char body[256];
-            snprintf(body, sizeof body,
-                     "\"ev\":\"deferred_run\",\"call\":\"%s\",\"arg\":\"0x%llx\",\"capture\":%llu,\"rc\":%d",
-                     cg_hooks[batch[i].hook].name, (unsigned long long)batch[i].arg,
-                     (unsigned long long)batch[i].cap_id, rc);
-            cg_log_event(body);
-            if (rc != 0)
-                cg_say("capguard: deferred %s(0x%llx) from capture %llu returned %d when run after the capture\n",
-                       cg_hooks[batch[i].hook].name, (unsigned long long)batch[i].arg,
-                       (unsigned long long)batch[i].cap_id, rc);
-        }
+    struct deferred d;
+    while (pop(&d)) {
+        int rc = cg_replay(d.hook, d.arg);
+        cg_cap_work_end();
+        char body[256];
+        snprintf(body, sizeof body,
+                 "\"ev\":\"deferred_run\",\"call\":\"%s\",\"arg\":\"0x%llx\",\"capture\":%llu,\"rc\":%d",
+                 cg_hooks[d.hook].name, (unsigned long long)d.arg, (unsigned long long)d.cap_id, rc);
+        cg_log_event(body);
+        if (rc != 0)
+            cg_say("capguard: deferred %s(0x%llx) from capture %llu returned %d when run after the capture\n",
+                   cg_hooks[d.hook].name, (unsigned long long)d.arg, (unsigned long long)d.cap_id, rc);
     }
 }

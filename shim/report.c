@@ -5,50 +5,80 @@
  * lines per site (the log keeps every event). */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "core.h"
+#include "table.h"
 
-#define CG_MAX_SITES 256
-
-struct site_count {
-    int hook;
+struct site_key {
     uint64_t hash;
+    int hook;
+};
+struct site_count {
+    struct site_key k;
     unsigned count;
     unsigned by_outcome[CG_OUT_COUNT];
     char brief[256];
+    UT_hash_handle hh;
 };
-static struct site_count sites[CG_MAX_SITES];
-static unsigned n_sites, sites_overflow, captures_seen, violations, failed_captures;
+static struct site_count *sites; /* at most CAPGUARD_SITES */
+static unsigned n_sites, sites_overflow, captures_seen, violations, failed_captures, untracked_said;
 static pthread_mutex_t report_mutex = PTHREAD_MUTEX_INITIALIZER;
 
-void cg_report_reset_after_fork(void) { pthread_mutex_init(&report_mutex, NULL); }
-
-
-/* Count the site; returns how many times it was seen, this one included. */
-static unsigned count_site(const struct cg_call *c, const struct cg_site *s)
+/* The child counts its own sites; the parent's table is dropped, not freed. */
+void cg_report_reset_after_fork(void)
 {
-    unsigned seen = 0;
+    pthread_mutex_init(&report_mutex, NULL);
+    sites = NULL;
+    n_sites = sites_overflow = captures_seen = violations = failed_captures = 0;
+}
+
+static void report_lock(void)
+{
+    cg_mem_reserve();
     pthread_mutex_lock(&report_mutex);
+}
+
+static void report_unlock(void)
+{
+    pthread_mutex_unlock(&report_mutex);
+    cg_mem_flush();
+}
+
+#define CG_SITE_NEW_OVERFLOW 0 /* count_site's answer for a site beyond the table */
+
+/* Count the site; returns how many times it was seen, this one included, or
+ * CG_SITE_NEW_OVERFLOW for a site the full table cannot count (never printed: the table's
+ * bound is what keeps stderr bounded too). The node is allocated before the lock. */
+static unsigned count_site(const struct cg_call *c, const struct cg_site *s, int *first_overflow)
+{
+    unsigned seen;
+    struct site_count *fresh = calloc(1, sizeof *fresh), *slot = NULL;
+    struct site_key k;
+    memset(&k, 0, sizeof k);
+    k.hash = s->hash;
+    k.hook = c->hook;
+    report_lock();
     violations++;
-    struct site_count *slot = NULL;
-    for (unsigned i = 0; i < n_sites && !slot; i++)
-        if (sites[i].hook == c->hook && sites[i].hash == s->hash)
-            slot = &sites[i];
-    if (!slot && n_sites < CG_MAX_SITES) {
-        slot = &sites[n_sites++];
-        slot->hook = c->hook;
-        slot->hash = s->hash;
+    HASH_FIND(hh, sites, &k, sizeof k, slot);
+    if (!slot && fresh && n_sites < cg_cfg.sites) {
+        slot = fresh;
+        fresh = NULL;
+        slot->k = k;
         snprintf(slot->brief, sizeof slot->brief, "%s", s->brief);
+        HASH_ADD(hh, sites, k, sizeof slot->k, slot);
+        n_sites++;
     }
     if (slot) {
         seen = ++slot->count;
         slot->by_outcome[c->action < CG_OUT_COUNT ? c->action : 0]++;
     } else {
-        sites_overflow++;
-        seen = 1;
+        *first_overflow = sites_overflow++ == 0;
+        seen = CG_SITE_NEW_OVERFLOW;
     }
-    pthread_mutex_unlock(&report_mutex);
+    report_unlock();
+    free(fresh);
     return seen;
 }
 
@@ -66,10 +96,13 @@ static const char *what_cuda_does(const struct cg_call *c, char *buf, size_t n)
 
 static const char *what_we_did(const struct cg_call *c, char *buf, size_t n)
 {
-    const char *d2h = cg_d2h_site();
+    const char *d2h = c->d2h_site;
     switch (c->action) {
     case CG_OUT_REJECTED:
-        if (d2h[0])
+        if (c->queue_full)
+            snprintf(buf, n, "rejected (returned %d): the deferred-call queue is full (CAPGUARD_DEFER_MAX=%u), and "
+                     "running it now would break capture %llu", c->ret, cg_cfg.defer_max, (unsigned long long)c->cap_id);
+        else if (d2h[0])
             snprintf(buf, n, "rejected (returned %d): the capture recorded a device-to-host copy at %s that has "
                      "not run, so the host would read stale data if this sync were deferred", c->ret, d2h);
         else
@@ -93,10 +126,11 @@ void cg_report_violation(struct cg_call *c)
     if (c->forwarded && (c->real_ret == CG_ERR_CAPTURE_UNSUPPORTED || c->real_ret == CG_ERR_CAPTURE_IMPLICIT ||
                          c->real_ret == CG_ERR_CAPTURED_EVENT)) {
         cg_cap_lock();
-        cg_cap_note_violation(c->reason == R_DEVICE_SYNC || c->cap < 0 ? -1 : c->cap, c, s.brief);
+        cg_cap_note_violation(c->reason == R_DEVICE_SYNC || c->cap < 0 ? 0 : c->cap_id, c, s.brief);
         cg_cap_unlock();
     }
-    unsigned seen = count_site(c, &s);
+    int first_overflow = 0;
+    unsigned seen = count_site(c, &s, &first_overflow);
     const char *name = cg_hooks[c->hook].name;
     char cuda[160], did[512], args[300] = "";
     if (c->reason == R_HOST_COLL || c->reason == R_COMM_INIT)
@@ -111,7 +145,10 @@ void cg_report_violation(struct cg_call *c)
         snprintf(args, sizeof args, "bytes=%zu", c->bytes);
     what_cuda_does(c, cuda, sizeof cuda);
     what_we_did(c, did, sizeof did);
-    if (seen <= cg_cfg.stderr_limit)
+    if (first_overflow)
+        cg_say("capguard: more than CAPGUARD_SITES=%u violation sites: violations at new sites are logged and "
+               "counted, not printed\n", cg_cfg.sites);
+    if (seen != CG_SITE_NEW_OVERFLOW && seen <= cg_cfg.stderr_limit)
         cg_say("capguard: [rank %d pid %d tid %d] %s(%s) during capture %llu (%s, stream 0x%llx): %s; %s. "
                "policy %s: %s. at %s\n",
                cg_rank(), (int)getpid(), cg_tid(), name, args, (unsigned long long)c->cap_id,
@@ -124,7 +161,7 @@ void cg_report_violation(struct cg_call *c)
         snprintf(real, sizeof real, "%d", c->real_ret);
     cg_json_str(qdid, sizeof qdid, did);
     cg_json_str(qbrief, sizeof qbrief, s.brief);
-    cg_json_str(qd2h, sizeof qd2h, cg_d2h_site());
+    cg_json_str(qd2h, sizeof qd2h, c->d2h_site);
     snprintf(body, sizeof body,
              "\"ev\":\"violation\",\"call\":\"%s\",\"class\":\"%s\",\"stream\":\"%p\",\"event\":\"%p\","
              "\"capture\":%llu,\"capture_mode\":\"%s\",\"capture_stream\":\"0x%llx\",\"thread_mode\":\"%s\","
@@ -140,9 +177,7 @@ void cg_report_violation(struct cg_call *c)
 
 void cg_report_capture_begin(const struct cg_call *c)
 {
-    pthread_mutex_lock(&report_mutex);
-    captures_seen++;
-    pthread_mutex_unlock(&report_mutex);
+    __atomic_add_fetch(&captures_seen, 1, __ATOMIC_RELAXED);
     char body[256];
     snprintf(body, sizeof body, "\"ev\":\"capture_begin\",\"call\":\"%s\",\"capture\":%llu,\"stream\":\"%p\",\"mode\":\"%s\"",
              cg_hooks[c->hook].name, (unsigned long long)c->cap_id, c->stream, cg_cap_mode_name(c->mode));
@@ -157,12 +192,14 @@ void cg_report_capture_end(const struct cg_call *c, uint64_t id, const char *cau
              cg_hooks[c->hook].name, (unsigned long long)id, c->stream, c->real_ret, cause[0] ? qcause : "null");
     cg_log_event(body);
     if (c->real_ret == CG_ERR_CAPTURE_INVALIDATED) {
-        pthread_mutex_lock(&report_mutex);
-        failed_captures++;
-        pthread_mutex_unlock(&report_mutex);
+        __atomic_add_fetch(&failed_captures, 1, __ATOMIC_RELAXED);
         if (cause[0])
             cg_say("capguard: [rank %d] %s: capture %llu was invalidated (901), caused by %s\n", cg_rank(),
                    cg_hooks[c->hook].name, (unsigned long long)id, cause);
+        else if (cg_signal_last())
+            cg_say("capguard: [rank %d] %s: capture %llu was invalidated (901), perhaps by a call from a signal handler "
+                   "that capguard could not judge (%u so far, the last %s)\n", cg_rank(), cg_hooks[c->hook].name,
+                   (unsigned long long)id, cg_signal_unjudged(), cg_signal_last());
         else
             cg_say("capguard: [rank %d] %s: capture %llu was invalidated (901) by a call capguard did not see\n",
                    cg_rank(), cg_hooks[c->hook].name, (unsigned long long)id);
@@ -170,40 +207,67 @@ void cg_report_capture_end(const struct cg_call *c, uint64_t id, const char *cau
 }
 
 
+/* A capture beyond CG_CAPTURES_MAX: not guarded, so counted as failed and said (once). */
+void cg_report_untracked(const struct cg_call *c)
+{
+    __atomic_add_fetch(&captures_seen, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&failed_captures, 1, __ATOMIC_RELAXED);
+    char body[256];
+    snprintf(body, sizeof body, "\"ev\":\"capture_untracked\",\"call\":\"%s\",\"stream\":\"%p\"", cg_hooks[c->hook].name,
+             c->stream);
+    cg_log_event(body);
+    if (!__atomic_exchange_n(&untracked_said, 1, __ATOMIC_ACQ_REL))
+        cg_say("capguard: [rank %d] %s: more captures at once than capguard tracks; this one (stream %p) and any "
+               "further are NOT guarded and are counted as failed\n", cg_rank(), cg_hooks[c->hook].name, c->stream);
+}
+
+/* The summary: the counts and every site, copied out under the lock and written after it. */
 void cg_summary(void)
 {
-    pthread_mutex_lock(&report_mutex);
-    if (!captures_seen && !violations && !cg_memo_has_history()) { /* nothing happened: say nothing */
-        pthread_mutex_unlock(&report_mutex);
+    unsigned n = __atomic_load_n(&n_sites, __ATOMIC_ACQUIRE), got = 0;
+    struct site_count *copy = n ? calloc(n, sizeof *copy) : NULL, *s, *tmp;
+    report_lock();
+    unsigned seen = captures_seen, failed = failed_captures, viol = violations, nsites = n_sites,
+             overflow = sites_overflow;
+    HASH_ITER(hh, sites, s, tmp)
+    if (copy && got < n)
+        copy[got++] = *s;
+    report_unlock();
+    if (!seen && !viol && !cg_memo_has_history()) { /* nothing happened: say nothing */
+        free(copy);
         return;
     }
     const char *path = cg_log_path();
-    cg_say("capguard: summary: %u captures, %u failed, %u violations at %u sites%s%s\n", captures_seen, failed_captures,
-           violations, n_sites, path ? "; log " : "", path ? path : "");
+    char lost[64] = "";
+    if (cg_log_lines_lost())
+        snprintf(lost, sizeof lost, " (%u lines could not be written)", cg_log_lines_lost());
+    cg_say("capguard: summary: %u captures, %u failed, %u violations at %u sites%s%s%s\n", seen, failed, viol, nsites,
+           path ? "; log " : "; no log", path ? path : "", lost);
     char body[1024];
-    for (unsigned i = 0; i < n_sites; i++) {
-        struct site_count *s = &sites[i];
+    for (unsigned i = 0; i < got; i++) {
+        struct site_count *sc = &copy[i];
         char outcomes[200] = "";
         size_t o = 0;
         for (int k = 1; k < CG_OUT_COUNT; k++)
-            if (s->by_outcome[k] && o < sizeof outcomes)
+            if (sc->by_outcome[k] && o < sizeof outcomes)
                 o += (size_t)snprintf(outcomes + o, sizeof outcomes - o, "%s%s %u", o ? ", " : "",
-                                      cg_outcome_name(k), s->by_outcome[k]);
-        cg_say("capguard:   %6u x %s at %s (%s; policy %s)\n", s->count, cg_hooks[s->hook].name, s->brief, outcomes,
-               cg_policy_name(cg_policy_of[s->hook]));
+                                      cg_outcome_name(k), sc->by_outcome[k]);
+        cg_say("capguard:   %6u x %s at %s (%s; policy %s)\n", sc->count, cg_hooks[sc->k.hook].name, sc->brief, outcomes,
+               cg_policy_name(cg_policy_of[sc->k.hook]));
         char qb[200], qo[240];
-        cg_json_str(qb, sizeof qb, s->brief);
+        cg_json_str(qb, sizeof qb, sc->brief);
         cg_json_str(qo, sizeof qo, outcomes);
         snprintf(body, sizeof body, "\"ev\":\"summary_site\",\"call\":\"%s\",\"site\":%s,\"count\":%u,\"outcomes\":%s,\"policy\":\"%s\"",
-                 cg_hooks[s->hook].name, qb, s->count, qo, cg_policy_name(cg_policy_of[s->hook]));
+                 cg_hooks[sc->k.hook].name, qb, sc->count, qo, cg_policy_name(cg_policy_of[sc->k.hook]));
         cg_log_event(body);
     }
+    free(copy);
     snprintf(body, sizeof body,
              "\"ev\":\"summary\",\"captures\":%u,\"failed_captures\":%u,\"violations\":%u,\"sites\":%u,"
-             "\"sites_not_counted\":%u,\"deferred_dropped\":%u,\"captures_untracked\":%u,\"proc_unmatched\":%u",
-             captures_seen, failed_captures, violations, n_sites, sites_overflow, cg_defer_dropped(), cg_cap_untracked(),
-             cg_proc_unmatched());
+             "\"sites_not_counted\":%u,\"deferred_refused\":%u,\"captures_untracked\":%u,\"proc_unmatched\":%u,"
+             "\"signal_calls_unjudged\":%u,\"log_lines_lost\":%u",
+             seen, failed, viol, nsites, overflow, cg_defer_refused(), cg_cap_untracked(), cg_proc_unmatched(),
+             cg_signal_unjudged(), cg_log_lines_lost());
     cg_log_event(body);
-    pthread_mutex_unlock(&report_mutex);
     cg_memo_summary();
 }

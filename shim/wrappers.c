@@ -33,13 +33,9 @@ const struct cg_hook_desc cg_hooks[HK_COUNT] = {
 #include "hooks.def"
 };
 
-/* Run a deferred call for real (the queue holds its single argument). */
-int cg_replay(int hook, uintptr_t arg)
+static int replay(int hook, void *fn, uintptr_t arg)
 {
-    void *fn = cg_real(hook);
     (void)arg;
-    if (!fn)
-        return cg_missing(hook);
     switch (hook) {
 #define HOOK(lib, name, kind, info, n, sig) \
     case HK_##name:                         \
@@ -48,4 +44,17 @@ int cg_replay(int hook, uintptr_t arg)
     default:
         return -1;
     }
+}
+
+/* Run a deferred call for real (the queue holds its single argument); the hooks it reaches
+ * are its inner calls. */
+int cg_replay(int hook, uintptr_t arg)
+{
+    void *fn = cg_real(hook);
+    if (!fn)
+        return cg_missing(hook);
+    cg_set_busy(0);
+    int rc = replay(hook, fn, arg);
+    cg_set_busy(1);
+    return rc;
 }

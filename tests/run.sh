@@ -393,7 +393,7 @@ suite() { # suite PREFIX SCRIPT: its "PASS name" / "FAIL name: why" lines are co
   done < <("$2")
 }
 suite launcher tests/test_launcher.sh
-for f in tests/fault/*.sh; do [ -e "$f" ] && suite "fault/$(basename "$f" .sh)" "$f"; done
+for f in tests/fault/*.sh; do [ -x "$f" ] && suite "fault/$(basename "$f" .sh)" "$f"; done
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

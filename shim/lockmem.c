@@ -1,0 +1,87 @@
+/* Memory for the tables capguard changes under its locks, taken before a lock and given back
+ * after it: nothing calls malloc or free while a capguard lock is held (a lock held across
+ * malloc is one more lock in the order, and malloc is not async-signal-safe).
+ * A thread reserves spare blocks (cg_mem_reserve) before locking; uthash's allocations made
+ * under the lock take one (cg_mem_take; NULL when none fits: uthash is built non-fatal on
+ * out-of-memory and then only skips growing its buckets, and the next reserve is larger); frees
+ * made under the lock are queued on the thread (cg_mem_drop) and done by cg_mem_flush once the
+ * lock is dropped. The spares of a thread are freed when it exits.
+ * Must never: block, or be called with a capguard lock held except take and drop. */
+#include <pthread.h>
+#include <stdlib.h>
+#include "core.h"
+#include "table.h"
+
+#define CG_MEM_SPARES 3     /* a node, and uthash makes a table with two allocations */
+#define CG_MEM_SPARE_MIN 1024
+
+struct spares {
+    void *blk[CG_MEM_SPARES];
+    size_t size[CG_MEM_SPARES];
+};
+static __thread struct spares sp;
+static __thread size_t wanted;
+static __thread void *pending; /* blocks to free, linked through their first word */
+static __thread int keyed;
+static pthread_key_t exit_key;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+
+static void thread_exit(void *unused)
+{
+    (void)unused;
+    for (int i = 0; i < CG_MEM_SPARES; i++) {
+        free(sp.blk[i]);
+        sp.blk[i] = NULL;
+        sp.size[i] = 0;
+    }
+}
+
+static void make_key(void) { pthread_key_create(&exit_key, thread_exit); }
+
+void cg_mem_reserve(void)
+{
+    size_t want = wanted > CG_MEM_SPARE_MIN ? wanted : CG_MEM_SPARE_MIN;
+    for (int i = 0; i < CG_MEM_SPARES; i++) {
+        if (sp.blk[i] && sp.size[i] >= want)
+            continue;
+        free(sp.blk[i]);
+        sp.blk[i] = malloc(want);
+        sp.size[i] = sp.blk[i] ? want : 0;
+    }
+    if (!keyed) {
+        keyed = 1;
+        pthread_once(&key_once, make_key);
+        pthread_setspecific(exit_key, &sp);
+    }
+}
+
+void *cg_mem_take(size_t n)
+{
+    for (int i = 0; i < CG_MEM_SPARES; i++)
+        if (sp.blk[i] && sp.size[i] >= n) {
+            void *p = sp.blk[i];
+            sp.blk[i] = NULL;
+            sp.size[i] = 0;
+            return p;
+        }
+    if (n > wanted)
+        wanted = n;
+    return NULL;
+}
+
+void cg_mem_drop(void *p)
+{
+    if (!p)
+        return;
+    *(void **)p = pending;
+    pending = p;
+}
+
+void cg_mem_flush(void)
+{
+    while (pending) {
+        void *next = *(void **)pending;
+        free(pending);
+        pending = next;
+    }
+}
