@@ -8,7 +8,7 @@
 #include <string.h>
 #include "core.h"
 
-#define CG_MAX_FRAMES 64
+#define CG_MAX_FRAMES (64 + 16) /* CAPGUARD_STACK_DEPTH frames after capguard's own are skipped */
 #define FNV_START 1469598103934665603ull
 
 static void *self_base;
@@ -38,7 +38,7 @@ void cg_site_capture(struct cg_site *s, int skip)
         const char *mod = di.dli_fname ? strrchr(di.dli_fname, '/') : NULL;
         mod = mod ? mod + 1 : (di.dli_fname && di.dli_fname[0] ? di.dli_fname : "?");
         uintptr_t off = (uintptr_t)pcs[i] - (uintptr_t)di.dli_fbase;
-        char qmod[160], qsym[200] = "null";
+        char qmod[56], qsym[96] = "null"; /* with the keys: at most CG_FRAME_JSON_MAX */
         cg_json_str(qmod, sizeof qmod, mod);
         if (di.dli_sname)
             cg_json_str(qsym, sizeof qsym, di.dli_sname);

@@ -225,7 +225,7 @@ void cg_coll_after(struct cg_call *c)
     memo_unlock();
     free(out);
     if (dropped)
-        cg_memo_bound_reached("CAPGUARD_COLL_BYTES/CAPGUARD_MEMO_KEYS: the least recently used collective records "
+        cg_memo_bound_reached(CG_BOUND_COLL, "CAPGUARD_COLL_BYTES/CAPGUARD_MEMO_KEYS: the least recently used collective records "
                               "are dropped");
 }
 

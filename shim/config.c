@@ -130,7 +130,7 @@ static void apply_class_overrides(const char *v)
             cg_err("capguard: CAPGUARD_POLICY item \"%s is not valid (accepted: KEY:POLICY with "
                        "KEY one of SYNC, ALLOC, FREE, MEMCPY, HOST_COLL, COMM_INIT or a hooked entry point such as "
                        "cudaStreamSynchronize, POLICY one of observe, reject, defer, relax, auto); "
-                       "item ignored\n",
+                       "item ignored (the default for it stays)\n",
                        shown);
         } else if (cls > 0) {
             for (int h = 0; h < HK_COUNT; h++)

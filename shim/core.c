@@ -44,6 +44,7 @@ int cg_enter_slow(struct cg_call *c)
     c->saved_errno = errno;
     c->cap = -1;
     cg_tls.depth++;
+    cg_tls.outer_lib = cg_hooks[c->hook].lib;
     cg_set_busy(1);
     return 1;
 }

@@ -48,6 +48,7 @@ struct cg_tls {
     int depth;    /* > 0 while inside a judged hook: inner hooks pass through */
     int busy;     /* capguard's own code runs (locks may be held): a hook entered now comes from a
                    * signal handler, and is forwarded without touching capguard's state */
+    int outer_lib; /* the library of the judged call in progress (enum cg_lib) */
     int mode;     /* the thread's capture interaction mode as the program set it */
     int tid;      /* cached gettid(), 0 = not yet */
 };
@@ -150,8 +151,10 @@ unsigned cg_signal_unjudged(void);
 const char *cg_signal_last(void);
 
 /* attrib.c */
+#define CG_FRAME_JSON_MAX 200 /* one native frame's JSON: module and symbol are shortened to fit */
+#define CG_NATIVE_MAX (64 * CG_FRAME_JSON_MAX) /* CAPGUARD_STACK_DEPTH's maximum */
 struct cg_site {
-    char native[1024]; /* JSON array body of native frames */
+    char native[CG_NATIVE_MAX]; /* JSON array body of native frames (CAPGUARD_STACK_DEPTH of them) */
     char python[512];  /* JSON array body of Python frames */
     char brief[256];   /* one-line "file.py:12 in f" or "module+0x1234" */
     uint64_t hash;
@@ -200,25 +203,42 @@ static inline void cg_set_busy(int on)
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 void cg_signal_passthrough(int hook); /* async-signal-safe */
+/* While a signal handler's call is forwarded, the hooks it reaches are its inner calls. */
+#define cg_forward_signal(expr)         \
+    ({                                  \
+        int busy_ = cg_tls.busy;        \
+        cg_set_busy(0);                 \
+        int rc_ = (expr);               \
+        cg_set_busy(busy_);             \
+        rc_;                            \
+    })
 
-/* The hot path of every wrapper, before anything else is built: does this call need judging? */
+/* The hot path of every wrapper, before anything else is built: does this call need judging?
+ * CG_WANT_SIGNAL: forward it as a signal handler's call (cg_forward_signal). */
+enum { CG_WANT_NO, CG_WANT_JUDGE, CG_WANT_SIGNAL };
 static inline int cg_wants(int hook)
 {
     int st = __atomic_load_n(&cg_state, __ATOMIC_ACQUIRE);
     if (__builtin_expect(st == CG_UNINIT, 0))
         st = cg_init();
     if (st != CG_ON)
-        return 0;
+        return CG_WANT_NO;
     if (__builtin_expect(cg_tls.depth != 0, 0)) {
-        if (cg_tls.busy)
+        /* Inner calls go down (runtime -> driver). A hook entered while capguard's own code runs,
+         * or a runtime/driver call inside the real call of its own library, is a signal handler's
+         * (or a library re-entering itself): forwarded, as always, but counted. */
+        if (cg_tls.busy || ((int)cg_hooks[hook].lib == cg_tls.outer_lib && cg_hooks[hook].lib <= CG_LIB_DRV)) {
             cg_signal_passthrough(hook);
-        return 0;
+            return CG_WANT_SIGNAL;
+        }
+        return CG_WANT_NO;
     }
     /* With no capture anywhere, only the model's bookkeeping and the memo need the slow path. */
     enum cg_kind k = cg_hooks[hook].kind;
     if (cg_kind_always[k] || __atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE) != 0)
-        return 1;
-    return (k == K_ALLOC && cg_memo_buffers_held()) || (k == K_FREE && cg_memo_workspaces_known());
+        return CG_WANT_JUDGE;
+    return (k == K_ALLOC && cg_memo_buffers_held()) || (k == K_FREE && cg_memo_workspaces_known()) ? CG_WANT_JUDGE
+                                                                                                  : CG_WANT_NO;
 }
 
 extern void *cg_real_ptr[HK_COUNT];

@@ -9,11 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #include "core.h"
 
-#define CG_LINE_MAX 8192
+#define CG_LINE_MAX (CG_NATIVE_MAX + 4096) /* an event body longer than this is logged as truncated */
 
 static int log_fd = -1; /* published (release) only after the start line is written */
 static int log_failed;
@@ -155,17 +156,21 @@ static int mkdirs(const char *dir)
     return S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
 }
 
-/* One line, one write(): O_APPEND lines never interleave. A failed or short write is counted
- * and said once; the summary says how many lines the log lacks. */
-static void write_line(int fd, const char *buf, size_t len)
+/* A failed or short write is counted and said once; the summary says how many lines the log
+ * lacks. */
+static void line_failed(int err)
 {
-    ssize_t w = write(fd, buf, len);
-    if (w == (ssize_t)len)
-        return;
-    int err = w < 0 ? errno : ENOSPC;
     if (__atomic_fetch_add(&lines_lost, 1, __ATOMIC_RELAXED) == 0)
         cg_err("capguard: writing the log %s failed (%s); events are still named on stderr, and the summary "
                "counts the lines the log lacks\n", log_path, strerror(err));
+}
+
+/* One line, one write(): O_APPEND lines never interleave. */
+static void write_line(int fd, const char *buf, size_t len)
+{
+    ssize_t w = write(fd, buf, len);
+    if (w != (ssize_t)len)
+        line_failed(w < 0 ? errno : ENOSPC);
 }
 
 /* Open (create 0600) the log: never through a symbolic link, never a FIFO or device (a FIFO
@@ -248,15 +253,21 @@ void cg_log_event(const char *body)
     }
     if (fd < 0)
         return;
-    char line[CG_LINE_MAX];
-    int n = snprintf(line, sizeof line, "{\"ts\":%.6f,\"pid\":%d,\"rank\":%d,\"tid\":%d,%s}\n", now(),
-                     (int)getpid(), rank, cg_tid(), body);
-    if (n < 0)
+    char head[160];
+    int n = snprintf(head, sizeof head, "{\"ts\":%.6f,\"pid\":%d,\"rank\":%d,\"tid\":%d,", now(), (int)getpid(), rank,
+                     cg_tid());
+    if (n < 0 || (size_t)n >= sizeof head)
         return;
-    if ((size_t)n >= sizeof line) /* too long: keep it one valid JSON line */
-        n = snprintf(line, sizeof line, "{\"ts\":%.6f,\"pid\":%d,\"rank\":%d,\"ev\":\"truncated\"}\n", now(),
-                     (int)getpid(), rank);
-    write_line(fd, line, (size_t)n);
+    size_t len = strlen(body);
+    if (len > CG_LINE_MAX) { /* too long: keep it one valid JSON line */
+        body = "\"ev\":\"truncated\"";
+        len = strlen(body);
+    }
+    /* one writev: an O_APPEND line is never interleaved with another or torn */
+    struct iovec v[3] = {{head, (size_t)n}, {(void *)body, len}, {"}\n", 2}};
+    ssize_t w = writev(fd, v, 3);
+    if (w != (ssize_t)((size_t)n + len + 2))
+        line_failed(w < 0 ? errno : ENOSPC);
 }
 
 static void vsay(int always, const char *fmt, va_list ap)

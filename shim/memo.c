@@ -68,9 +68,10 @@ void memo_unlock(void)
 }
 
 /* A table reached its bound (CAPGUARD_MEMO_*): said once, counted in the summary. */
-void cg_memo_bound_reached(const char *what)
+void cg_memo_bound_reached(enum cg_memo_bound which, const char *what)
 {
-    if (!__atomic_exchange_n(&bound_said, 1, __ATOMIC_ACQ_REL))
+    unsigned bit = 1u << which;
+    if (!(__atomic_fetch_or(&bound_said, bit, __ATOMIC_ACQ_REL) & bit))
         cg_say("capguard: the memo reached its bound (%s); the summary counts what it forgot or did not track\n",
                what);
 }
@@ -172,7 +173,7 @@ static void note_init(const struct cg_call *c, const char *key, const char *site
     snprintf(first, sizeof first, "%s", h->first_site);
     memo_unlock();
     if (evicted)
-        cg_memo_bound_reached("CAPGUARD_MEMO_KEYS: the least recently seen initialisation keys are forgotten");
+        cg_memo_bound_reached(CG_BOUND_KEYS, "CAPGUARD_MEMO_KEYS: the least recently seen initialisation keys are forgotten");
     if (count < 2)
         return;
     char body[900], qk[CG_KEY_MAX + 40], qf[200], qs[300];
@@ -267,7 +268,7 @@ static void obj_add_locked(int type, const char *key, uintptr_t handle, uintptr_
     int full = obj_add(type, key, handle, aux, size);
     memo_unlock();
     if (full)
-        cg_memo_bound_reached("CAPGUARD_MEMO_OBJECTS: further communicators and workspaces are not memoized");
+        cg_memo_bound_reached(CG_BOUND_OBJECTS, "CAPGUARD_MEMO_OBJECTS: further communicators and workspaces are not memoized");
 }
 
 static void obj_drop(struct obj *o)
@@ -512,7 +513,7 @@ static void after_export(struct cg_call *c)
     int full = obj_add(OBJ_WORKSPACE, key, (uintptr_t)c->ptr, 0, size);
     memo_unlock();
     if (full)
-        cg_memo_bound_reached("CAPGUARD_MEMO_OBJECTS: further communicators and workspaces are not memoized");
+        cg_memo_bound_reached(CG_BOUND_OBJECTS, "CAPGUARD_MEMO_OBJECTS: further communicators and workspaces are not memoized");
     if (fresh)
         cg_memo_log(c, "record", key, "", 1);
 }

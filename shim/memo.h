@@ -11,7 +11,8 @@
 
 void memo_lock(void);   /* reserves lockmem spares, then locks */
 void memo_unlock(void); /* unlocks, then frees what was dropped under it */
-void cg_memo_bound_reached(const char *what);
+enum cg_memo_bound { CG_BOUND_KEYS, CG_BOUND_OBJECTS, CG_BOUND_COLL };
+void cg_memo_bound_reached(enum cg_memo_bound which, const char *what); /* said once per bound */
 extern __thread char t_key[CG_KEY_MAX + 64], t_site[256]; /* the call being decided (no nesting: depth guard) */
 int cg_memo_capturing(void);
 int cg_memo_serving(void);

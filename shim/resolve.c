@@ -90,6 +90,19 @@ static void *lib_get(int lib)
     return h;
 }
 
+/* Keep the object that holds a real function capguard caches loaded for good (RTLD_NODELETE on
+ * the loaded object: a dlclose then leaves it mapped, a reload finds the same mapping). A cached
+ * pointer into an unloaded library would be a jump into unmapped memory. CUDA's, NCCL's and
+ * MPI's libraries are not safe to unload anyway; the main program needs no pin. */
+static void pin(const void *real)
+{
+    Dl_info di;
+    if (!real || !dladdr(real, &di) || !di.dli_fname || !di.dli_fname[0])
+        return;
+    void *h = dlopen(di.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+    (void)h; /* the reference is kept on purpose */
+}
+
 static void *resolve(int hook)
 {
     ensure_real_dlsym();
@@ -105,6 +118,7 @@ static void *resolve(int hook)
         p = NULL;
     if (p) {
         void *expected = NULL;
+        pin(p);
         __atomic_compare_exchange_n(&cg_real_ptr[hook], &expected, p, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
         return __atomic_load_n(&cg_real_ptr[hook], __ATOMIC_ACQUIRE);
     }
@@ -143,10 +157,13 @@ int cg_hook_by_name(const char *name)
     return -1;
 }
 
-/* Remember `real` as hook h's real function; refuse if another one is already known. */
+/* Remember `real` as hook h's real function (its library pinned); refuse if another one is
+ * already known. */
 static int claim(int h, void *real)
 {
     void *expected = NULL;
+    if (__atomic_load_n(&cg_real_ptr[h], __ATOMIC_ACQUIRE) == NULL)
+        pin(real);
     if (__atomic_compare_exchange_n(&cg_real_ptr[h], &expected, real, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
         return 1;
     return expected == real;

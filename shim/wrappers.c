@@ -13,8 +13,11 @@
     {                                                                                        \
         typedef int (*real_t)(CG_PARAMS_##n sig);                                            \
         real_t real_ = (real_t)cg_real_fast(HK_##name);                                      \
-        if (!cg_wants(HK_##name))                                                            \
+        int want_ = cg_wants(HK_##name);                                                     \
+        if (__builtin_expect(want_ == CG_WANT_NO, 1))                                        \
             return real_ ? real_(CG_ARGS_##n sig) : cg_missing(HK_##name);                   \
+        if (want_ == CG_WANT_SIGNAL)                                                         \
+            return cg_forward_signal(real_ ? real_(CG_ARGS_##n sig) : cg_missing(HK_##name)); \
         struct cg_call c_ = {.hook = HK_##name, .arg0 = CG_ARG0_##n sig, CG_EXPAND info};     \
         cg_enter_slow(&c_);                                                                  \
         enum cg_action act_ = cg_decide(&c_);                                                \
