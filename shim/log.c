@@ -16,6 +16,9 @@
 
 #define CG_LINE_MAX (CG_NATIVE_MAX + 4096) /* an event body longer than this is logged as truncated */
 
+#define CG_PAGE 4096
+static pthread_mutex_t write_mutex = PTHREAD_MUTEX_INITIALIZER;
+static off_t log_end; /* where the next line starts (write_mutex) */
 static int log_fd = -1; /* published (release) only after the start line is written */
 static int log_failed;
 static pid_t log_pid;
@@ -28,6 +31,7 @@ static pthread_mutex_t open_mutex = PTHREAD_MUTEX_INITIALIZER;
 void cg_log_reset_after_fork(void)
 {
     pthread_mutex_init(&open_mutex, NULL);
+    pthread_mutex_init(&write_mutex, NULL);
     int fd = __atomic_exchange_n(&log_fd, -1, __ATOMIC_ACQ_REL);
     if (fd >= 0)
         close(fd);
@@ -165,11 +169,44 @@ static void line_failed(int err)
                "counts the lines the log lacks\n", log_path, strerror(err));
 }
 
-/* One line, one write(): O_APPEND lines never interleave. */
-static void write_line(int fd, const char *buf, size_t len)
+/* ---- kill-proof lines ----
+ * One line, one writev() to an O_APPEND file: lines never interleave. But the kernel copies a
+ * write page by page and stops between pages when the process is killed (SIGKILL), so a line
+ * that crosses a page boundary of the file could be cut. So no line that fits in a page crosses
+ * one: the writes are serialised under a leaf lock (held across that one system call only; a
+ * signal handler's hooked call never logs, see cg_wants), the file's end is tracked, and a line
+ * that would cross is preceded, in the same writev, by a pad line ({} and spaces) that ends on
+ * the boundary; a line is never left to end 1 or 2 bytes short of one (too little for a pad),
+ * it gets trailing spaces instead. A kill then leaves only whole lines. Lines longer than a page
+ * (deep native stacks) can still be cut: the summary's reader skips an unterminated last line. */
+static void emit(int fd, const char *head, size_t hn, const char *body, size_t bn)
 {
-    ssize_t w = write(fd, buf, len);
-    if (w != (ssize_t)len)
+    static const char spaces[CG_PAGE] = {[0 ... CG_PAGE - 1] = ' '};
+    char pad[CG_PAGE], tail[4];
+    size_t len = hn + bn + 2, padn = 0;
+    pthread_mutex_lock(&write_mutex);
+    size_t rem = CG_PAGE - (size_t)(log_end % CG_PAGE);
+    if (len <= CG_PAGE && len > rem) { /* rem >= 3: see the trailing spaces below */
+        padn = rem;
+        memcpy(pad, "{}", 2);
+        memcpy(pad + 2, spaces, padn - 3);
+        pad[padn - 1] = '\n';
+    }
+    size_t end = (size_t)((log_end + (off_t)padn + (off_t)len) % CG_PAGE), trail = 0;
+    if (end && CG_PAGE - end < 3 && len <= CG_PAGE)
+        trail = CG_PAGE - end;
+    memcpy(tail, "}  ", 1 + trail);
+    tail[1 + trail] = '\n';
+    struct iovec v[4] = {{pad, padn}, {(void *)head, hn}, {(void *)body, bn}, {tail, 2 + trail}};
+    size_t total = padn + len + trail;
+    ssize_t w = writev(fd, v + (padn ? 0 : 1), padn ? 4 : 3);
+    struct stat st;
+    if (w == (ssize_t)total)
+        log_end += (off_t)total;
+    else if (fstat(fd, &st) == 0)
+        log_end = st.st_size;
+    pthread_mutex_unlock(&write_mutex);
+    if (w != (ssize_t)total)
         line_failed(w < 0 ? errno : ENOSPC);
 }
 
@@ -223,13 +260,17 @@ static void open_log(void)
             log_failed = 1;
         } else {
             char line[1024], qh[300], qs[40];
+            struct stat st;
             cg_json_str(qh, sizeof qh, host);
             cg_json_str(qs, sizeof qs, rank_source);
             int n = snprintf(line, sizeof line,
                              "{\"ev\":\"start\",\"ts\":%.6f,\"host\":%s,\"pid\":%d,\"rank\":%d,\"world_size\":%d,"
-                             "\"rank_source\":%s,\"version\":\"" CG_VERSION "\",\"policy_default\":\"%s\"}\n",
+                             "\"rank_source\":%s,\"version\":\"" CG_VERSION "\",\"policy_default\":\"%s\"",
                              (double)time(NULL), qh, (int)getpid(), rank, world, qs, cg_policy_name(cg_cfg.mode));
-            write_line(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+            pthread_mutex_lock(&write_mutex);
+            log_end = fstat(fd, &st) == 0 ? st.st_size : 0;
+            pthread_mutex_unlock(&write_mutex);
+            emit(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1, "", 0);
             /* published only now: no thread writes an event line before the start line */
             __atomic_store_n(&log_fd, fd, __ATOMIC_RELEASE);
         }
@@ -263,11 +304,7 @@ void cg_log_event(const char *body)
         body = "\"ev\":\"truncated\"";
         len = strlen(body);
     }
-    /* one writev: an O_APPEND line is never interleaved with another or torn */
-    struct iovec v[3] = {{head, (size_t)n}, {(void *)body, len}, {"}\n", 2}};
-    ssize_t w = writev(fd, v, 3);
-    if (w != (ssize_t)((size_t)n + len + 2))
-        line_failed(w < 0 ? errno : ENOSPC);
+    emit(fd, head, (size_t)n, body, len);
 }
 
 static void vsay(int always, const char *fmt, va_list ap)
