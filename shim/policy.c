@@ -19,7 +19,7 @@ struct deferred {
 };
 /* A ring: `queued` entries from `head`; `qcap` slots (read unlocked as a hint only). */
 static struct deferred *queue;
-static unsigned qcap, head, queued, refused;
+static unsigned qcap, head, queued, refused, full_said;
 
 static const char *const reason_text[R_COUNT] = {
     [R_NONE] = "legal",
@@ -123,7 +123,7 @@ static int pop(struct deferred *out)
 void cg_policy_reset_after_fork(void)
 {
     queue = NULL;
-    qcap = head = queued = refused = 0;
+    qcap = head = queued = refused = full_said = 0;
 }
 
 /* defer: what can wait waits (a query of captured work is answered as complete), what
@@ -177,6 +177,9 @@ enum cg_action cg_decide(struct cg_call *c)
     if (c->action == CG_OUT_DEFERRED && push(c) != 0)
         c->action = CG_OUT_REJECTED; /* never run early: the reason it was deferred still holds */
     cg_cap_unlock();
+    if (c->queue_full && !__atomic_exchange_n(&full_said, 1, __ATOMIC_ACQ_REL))
+        cg_say("capguard: the deferred-call queue is full (CAPGUARD_DEFER_MAX=%u): calls that would be deferred are "
+               "rejected with CUDA's error until the captures end (counted in the summary)\n", cg_cfg.defer_max);
     switch (c->action) {
     case CG_OUT_OBSERVED: return CG_ACT_FORWARD;
     case CG_OUT_RELAXED: return CG_ACT_RELAX;

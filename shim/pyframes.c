@@ -8,6 +8,7 @@
  * API is used instead.
  * Must never: call into Python without the GIL, allocate Python objects, or write anything. */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -51,10 +52,9 @@ static struct {
 
 static void *sym(const char *name) { return dlsym(RTLD_DEFAULT, name); }
 
-static void py_resolve(void)
+/* Filled once (pthread_once: another thread never sees a half-filled table), then read-only. */
+static void py_fill(void)
 {
-    if (py.ready)
-        return;
     py.ready = -1;
     py.initialized = (int (*)(void))sym("Py_IsInitialized");
     if (!cg_cfg.python || !py.initialized)
@@ -84,6 +84,9 @@ static void py_resolve(void)
     if (py.lay || api)
         py.ready = 1;
 }
+
+static pthread_once_t py_once = PTHREAD_ONCE_INIT;
+static void py_resolve(void) { pthread_once(&py_once, py_fill); }
 
 /* Read n bytes of our own memory; a bad address fails instead of faulting. */
 static int peek(uintptr_t addr, void *out, size_t n)
