@@ -4,7 +4,9 @@
 # Each need is "package:check", check being a header that must exist or a command on PATH.
 set -u
 needs="uthash-dev:/usr/include/uthash.h libopenmpi-dev:mpicc openmpi-bin:mpirun"
-[ "${1:-build}" = test ] && needs="$needs python3:python3"
+# clang + libclang-rt-dev: the fuzz target (tests/fuzz, libFuzzer); the check is a file of the
+# libclang-rt-dev package itself, whatever clang version it brings (libclang_rt.fuzzer).
+[ "${1:-build}" = test ] && needs="$needs python3:python3 clang:clang libclang-rt-dev:/usr/share/doc/libclang-rt-dev/copyright"
 missing=""
 for n in $needs; do
   pkg=${n%%:*} check=${n#*:}
