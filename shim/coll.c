@@ -84,6 +84,13 @@ static unsigned char *out_alloc(size_t len)
 }
 static struct ncoll *ncolls;
 
+void cg_coll_reset_after_fork(void)
+{
+    colls = NULL;
+    ncolls = NULL;
+    coll_bytes = 0;
+}
+
 /* ---- MPI collectives: recorded, and answered from the record inside a capture ---- */
 struct coll_shape {
     const void *in;

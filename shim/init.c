@@ -1,6 +1,7 @@
 /* Process-level life of the shim: lazy initialisation (hooks may run before the constructor),
  * the constructor/destructor, fork handling, thread ids.
  * Must never: exit, abort, take a lock a hook could already hold, or allocate after fork. */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,10 +26,31 @@ static void atfork_child(void)
     cg_log_reset_after_fork();
 }
 
+/* Another copy of capguard loaded before this one interposes the program's calls, and would hand
+ * them to this copy as their "real" functions: this copy then stays inert (a plain forward), so
+ * that each call is judged once and one log is written. */
+static int another_copy_first(void)
+{
+    Dl_info mine, first;
+    void *g = dlsym(RTLD_DEFAULT, "cudaDeviceSynchronize");
+    if (!g || !dladdr((void *)cg_init, &mine) || !dladdr(g, &first) || first.dli_fbase == mine.dli_fbase ||
+        !first.dli_fname)
+        return 0;
+    const char *b = strrchr(first.dli_fname, '/');
+    b = b ? b + 1 : first.dli_fname;
+    if (strncmp(b, "libcapguard", 11) != 0)
+        return 0;
+    cg_err("capguard: another copy of capguard (%s) is loaded first; this one (%s) stays inert\n", first.dli_fname,
+           mine.dli_fname ? mine.dli_fname : "?");
+    return 1;
+}
+
 static void do_init(void)
 {
     int saved = errno;
     cg_config_load();
+    if (cg_cfg.mode >= 0 && another_copy_first())
+        cg_cfg.mode = -1;
     if (cg_cfg.mode < 0) {
         __atomic_store_n(&cg_state, CG_OFF, __ATOMIC_RELEASE);
         errno = saved;

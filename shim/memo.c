@@ -76,20 +76,19 @@ void cg_memo_bound_reached(enum cg_memo_bound which, const char *what)
                what);
 }
 
-/* A forked child: another thread of the parent may have held the lock. The child keeps the
- * parent's records (its MPI and NCCL objects are not usable there anyway) but holds nothing
- * back: what the parent held is the parent's to release. */
+/* A forked child: another thread of the parent may have held the lock, or been changing a
+ * table. The child starts with an empty memo (the parent's MPI and NCCL objects are not usable
+ * in it, and what the parent held is the parent's to release); the tables are dropped, not
+ * freed. */
 void cg_memo_reset_after_fork(void)
 {
     pthread_mutex_init(&memo_mutex, NULL);
-    struct obj *o, *tmp;
-    HASH_ITER(hh, objs, o, tmp)
-    if (o->held) { /* dropped from the table, not freed (another thread may have been in malloc) */
-        HASH_DELETE(hh, objs, o);
-        n_objs--;
-    }
-    cg_mem_flush(); /* nothing: uthash's frees here were queued, and the queue is this thread's */
+    objs = NULL;
+    hists = NULL;
+    n_objs = 0;
     __atomic_store_n(&workspaces_held, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&workspaces_known, 0, __ATOMIC_RELEASE);
+    cg_coll_reset_after_fork();
 }
 
 static const char *const memo_scopes[] = {"capture", "always", "off"};

@@ -29,4 +29,5 @@ enum cg_action cg_unique_id_decide(struct cg_call *c);
 void cg_unique_id_after(struct cg_call *c);
 void cg_nccl_count(const struct cg_call *c);
 void cg_coll_summary(void);
+void cg_coll_reset_after_fork(void);
 #endif
