@@ -299,17 +299,10 @@ void cg_nccl_count(const struct cg_call *c)
 
 void cg_coll_summary(void)
 {
-    struct ncoll *n, *tmp, *copy;
+    struct ncoll *copy;
     char body[400], qk[200];
-    unsigned count, got = 0, evicted, untracked;
-    memo_lock();
-    count = HASH_COUNT(ncolls);
-    memo_unlock();
-    copy = count ? calloc(count, sizeof *copy) : NULL; /* copied out under the lock, written after it */
-    memo_lock();
-    HASH_ITER(hh, ncolls, n, tmp)
-    if (copy && got < count)
-        copy[got++] = *n;
+    unsigned got, evicted, untracked;
+    CG_TABLE_SNAPSHOT(memo_lock, memo_unlock, ncolls, struct ncoll, copy, got);
     evicted = coll_evicted;
     untracked = ncoll_untracked;
     size_t bytes = coll_bytes;

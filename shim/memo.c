@@ -767,17 +767,10 @@ void cg_memo_capture_ended(void)
 /* Summary lines: every key initialised more than once, and the NCCL collectives. */
 void cg_memo_summary(void)
 {
-    struct hist *h, *tmp, *copy;
+    struct hist *h, *copy;
     char body[900], qk[CG_KEY_MAX + 40], qf[200];
-    unsigned n, got = 0, evicted, untracked;
-    memo_lock();
-    n = HASH_COUNT(hists);
-    memo_unlock();
-    copy = n ? calloc(n, sizeof *copy) : NULL; /* copied out under the lock, written after it */
-    memo_lock();
-    HASH_ITER(hh, hists, h, tmp)
-    if (copy && got < n)
-        copy[got++] = *h;
+    unsigned got, evicted, untracked;
+    CG_TABLE_SNAPSHOT(memo_lock, memo_unlock, hists, struct hist, copy, got);
     evicted = keys_evicted;
     untracked = objs_untracked;
     memo_unlock();

@@ -224,14 +224,11 @@ void cg_report_untracked(const struct cg_call *c)
 /* The summary: the counts and every site, copied out under the lock and written after it. */
 void cg_summary(void)
 {
-    unsigned n = __atomic_load_n(&n_sites, __ATOMIC_ACQUIRE), got = 0;
-    struct site_count *copy = n ? calloc(n, sizeof *copy) : NULL, *s, *tmp;
-    report_lock();
+    struct site_count *copy;
+    unsigned got;
+    CG_TABLE_SNAPSHOT(report_lock, report_unlock, sites, struct site_count, copy, got);
     unsigned seen = captures_seen, failed = failed_captures, viol = violations, nsites = n_sites,
              overflow = sites_overflow;
-    HASH_ITER(hh, sites, s, tmp)
-    if (copy && got < n)
-        copy[got++] = *s;
     report_unlock();
     if (!seen && !viol && !cg_memo_has_history()) { /* nothing happened: say nothing */
         free(copy);

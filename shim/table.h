@@ -13,4 +13,24 @@ void cg_mem_flush(void);
 #define uthash_malloc(sz) cg_mem_take(sz)
 #define uthash_free(ptr, sz) cg_mem_drop(ptr)
 #include <uthash.h>
+#include <stdlib.h>
+
+/* Copy the items of table `head` (type `type`) out for writing them after the lock: counted
+ * under the lock, allocated outside it, copied under it again (at most the first count).
+ * Leaves the lock HELD (the caller reads its counters, then unlocks); `copy` is calloc'd or
+ * NULL, `got` the items copied. */
+#define CG_TABLE_SNAPSHOT(lock, unlock, head, type, copy, got)                 \
+    do {                                                                       \
+        type *it_, *tmp_;                                                      \
+        unsigned n_;                                                           \
+        lock();                                                                \
+        n_ = HASH_COUNT(head);                                                 \
+        unlock();                                                              \
+        (copy) = n_ ? calloc(n_, sizeof(type)) : NULL;                         \
+        (got) = 0;                                                             \
+        lock();                                                                \
+        HASH_ITER(hh, head, it_, tmp_)                                         \
+        if ((copy) && (got) < n_)                                              \
+            (copy)[(got)++] = *it_;                                            \
+    } while (0)
 #endif

@@ -20,24 +20,16 @@ check() { # check NAME WHY-IF-NOT CMD...: PASS when CMD succeeds
 # frun TAG SECONDS [VAR=value ...] -- CMD...: run CMD with capguard preloaded (the fakes on
 # LD_LIBRARY_PATH, CAPGUARD unset unless given), cwd $T, bounded by SECONDS. Output in
 # $T/TAG.out and $T/TAG.err, exit status in $T/TAG.status (124 = it hung and was killed).
-frun() {
-  local tag=$1 secs=$2
-  shift 2
-  local env=()
-  while [ $# -gt 0 ] && [ "$1" != "--" ]; do env+=("$1"); shift; done
-  shift
-  (cd "$T" && timeout -k 5 "$secs" env -u CAPGUARD LD_LIBRARY_PATH="$FAKES" LD_PRELOAD="$PRE$LIB" "${env[@]}" "$@" \
-    >"$T/$tag.out" 2>"$T/$tag.err")
-  echo $? >"$T/$tag.status"
-}
 # brun: the same without capguard (the program's own result, to compare against).
-brun() {
-  local tag=$1 secs=$2
-  shift 2
+frun() { run_as "LD_PRELOAD=$PRE$LIB" "$@"; }
+brun() { run_as "CG_UNUSED=" "$@"; }
+run_as() {
+  local preload=$1 tag=$2 secs=$3
+  shift 3
   local env=()
   while [ $# -gt 0 ] && [ "$1" != "--" ]; do env+=("$1"); shift; done
   shift
-  (cd "$T" && timeout -k 5 "$secs" env -u CAPGUARD -u LD_PRELOAD LD_LIBRARY_PATH="$FAKES" "${env[@]}" "$@" \
+  (cd "$T" && timeout -k 5 "$secs" env -u CAPGUARD -u LD_PRELOAD LD_LIBRARY_PATH="$FAKES" "$preload" "${env[@]}" "$@" \
     >"$T/$tag.out" 2>"$T/$tag.err")
   echo $? >"$T/$tag.status"
 }
