@@ -5,6 +5,8 @@
 # kept under /tmp, and shows it in base64 when it is short).
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
+# the GPU suite (tests/gpu/run.sh) runs the CPU suite where no clang is installed: no fuzz there
+[ "${CG_FUZZ_SKIP:-0}" = 1 ] && exit 0
 secs=${CG_FUZZ_SECONDS:-15}
 cc=${FUZZ_CC:-clang}
 if ! command -v "$cc" >/dev/null 2>&1; then

@@ -39,7 +39,7 @@ nm "$STA/matrix" | grep -q cudaStreamBeginCapture && echo "static build: cudart 
 ldd "$STA/matrix" | grep -q libcudart && echo "WARNING: static build links libcudart.so"
 
 echo "== suites"
-CG_CPU_ONLY=1 CG_OUTDIR=$W/fake tests/run.sh >"$W/fake.txt" 2>&1
+CG_FUZZ_SKIP=1 CG_CPU_ONLY=1 CG_OUTDIR=$W/fake tests/run.sh >"$W/fake.txt" 2>&1
 CG_CPU_ONLY=0 CG_OUTDIR=$W/dyn CG_SCEN_DIR=$DYN CG_CUDA_LIBDIR=$CUDA_HOME/lib64 tests/run.sh >"$W/dyn.txt" 2>&1
 CG_CPU_ONLY=0 CG_STATIC=1 CG_OUTDIR=$W/static CG_SCEN_DIR=$STA CG_CUDA_LIBDIR=$CUDA_HOME/lib64 tests/run.sh >"$W/static.txt" 2>&1
 for k in fake dyn static; do printf '%-7s %s\n' "$k" "$(tail -1 "$W/$k.txt")"; grep '^FAIL' "$W/$k.txt" | head -20; done
@@ -142,3 +142,20 @@ grep -E 'repeated \(4 times\)|ncclCommInitRank' "$W/seed.nccl1.auto.err" | head 
 for t in seed.ipc.auto seed.nccl1.auto; do
   echo "$t memo decisions (rank 0): $(cat "$W/$t.logs"/*r0.jsonl 2>/dev/null | grep '"ev":"memo"' | grep -o '"call":"[A-Za-z_]*","decision":"[a-z_]*"' | sed 's/"call":"//; s/","decision":"/ /; s/"$//' | sort | uniq -c | tr -s ' ' | tr '\n' ';')"
 done
+
+echo "== issue 11's fault checks on real CUDA (tests/fault/defects.sh, programs built against the GPU's libcudart)"
+FB=$W/bin-fault
+mkdir -p "$FB"
+for src in tests/fault/*.c; do
+  n=$(basename "$src" .c)
+  case $n in
+    *_lib) gcc -O2 -shared -fPIC -I"$CUDA_HOME/include" -Itests/scenarios -o "$FB/$n.so" "$src" -L"$CUDA_HOME/lib64" -lcudart \
+      -ldl -Wl,-rpath,"$CUDA_HOME/lib64" ;;
+    *_mpi) gcc -O2 $(mpicc --showme:compile) -o "$FB/$n" "$src" $(mpicc --showme:link) ;;
+    *) gcc -O2 -I"$CUDA_HOME/include" -Itests/scenarios -o "$FB/$n" "$src" -L"$CUDA_HOME/lib64" -lcudart -ldl -lpthread \
+      -Wl,-rpath,"$CUDA_HOME/lib64" ;;
+  esac || echo "BUILD FAIL fault $n"
+done
+CG_REAL_CUDA=1 CG_CUDA_LIBDIR=$CUDA_HOME/lib64 CG_FAULT_DIR=$FB tests/fault/defects.sh >"$W/defects-gpu.txt" 2>&1
+grep -E '^(PASS|FAIL)' "$W/defects-gpu.txt" | cut -c1-300
+echo "defects on real CUDA: $(grep -c '^PASS' "$W/defects-gpu.txt") passed, $(grep -c '^FAIL' "$W/defects-gpu.txt") failed"
