@@ -49,6 +49,7 @@ $(BUILD)/capguard: tools/capguard.c shim/config.def
 include tests/fakes/fakes.mk
 include tests/scenarios/scenarios.mk
 include tests/fault/fault.mk
+include tests/fuzz/fuzz.mk
 
 $(SCEN_BIN): $(BUILD)/.deps
 
