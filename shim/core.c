@@ -7,35 +7,18 @@
 #include <unistd.h>
 #include "core.h"
 
-static const char *const class_names[CG_CLASS_COUNT] = {"NONE", "SYNC", "ALLOC", "FREE", "MEMCPY", "HOST_COLL",
-                                                         "COMM_INIT"};
-
-const unsigned char cg_kind_always[K_COUNT] = {
-    [K_BEGIN] = 1, [K_END] = 1, [K_XMODE] = 1, [K_NCCL_ID] = 1, [K_COMM_INIT] = 1, [K_COMM_FINALIZE] = 1,
-    [K_COMM_FREE] = 1, [K_HOST_COLL] = 1, [K_NCCL_COLL] = 1, [K_WS_EXPORT] = 1, [K_WS_IMPORT] = 1, [K_WS_CLOSE] = 1,
-    [K_BUF_ALLOC] = 1, [K_BUF_FREE] = 1, [K_REGISTER] = 1, [K_DEREGISTER] = 1, [K_MPI_FINALIZE] = 1, [K_VMM] = 1,
+const struct cg_kind_desc cg_kinds[K_COUNT] = {
+#define KIND(name, cls, always, memo, defer, track, query, model, watch, help) \
+    [K_##name] = {#name, help, CG_CLASS_##cls, always, memo, defer, track, query, model, watch},
+#include "kinds.def"
+#undef KIND
 };
 
-enum cg_class cg_kind_class(enum cg_kind k)
-{
-    switch (k) {
-    case K_SYNC_DEVICE:
-    case K_SYNC_STREAM:
-    case K_QUERY_STREAM:
-    case K_SYNC_EVENT:
-    case K_QUERY_EVENT: return CG_CLASS_SYNC;
-    case K_ALLOC: return CG_CLASS_ALLOC;
-    case K_FREE: return CG_CLASS_FREE;
-    case K_LEGACY:
-    case K_ASYNC: return CG_CLASS_MEMCPY;
-    case K_HOST_COLL: return CG_CLASS_HOST_COLL;
-    case K_NCCL_ID:
-    case K_COMM_INIT:
-    case K_COMM_FINALIZE:
-    case K_REGISTER: return CG_CLASS_COMM_INIT;
-    default: return CG_CLASS_NONE;
-    }
-}
+static const char *const class_names[CG_CLASS_COUNT] = {
+#define CLASS(name, help) #name,
+#include "classes.def"
+#undef CLASS
+};
 
 const char *cg_class_name(enum cg_class c) { return c < CG_CLASS_COUNT ? class_names[c] : "?"; }
 
@@ -132,8 +115,6 @@ static int is_capture_error(int rc)
     return rc == CG_ERR_CAPTURE_UNSUPPORTED || rc == CG_ERR_CAPTURE_IMPLICIT || rc == CG_ERR_CAPTURED_EVENT;
 }
 
-static int memo_kind(enum cg_kind k) { return k >= K_NCCL_ID && k <= K_VMM; }
-
 static void leave_end(struct cg_call *c)
 {
     uint64_t id = 0;
@@ -187,9 +168,9 @@ int cg_leave(struct cg_call *c)
         cg_tls.mode = c->mode;
     else if (k == K_END && c->forwarded)
         leave_end(c);
-    else if (c->forwarded && (k == K_BEGIN || k == K_EVREC || k == K_WAIT || k == K_ASYNC))
+    else if (c->forwarded && cg_kinds[k].track)
         track(c);
-    if (c->forwarded && (memo_kind(k) || k == K_ALLOC || k == K_FREE))
+    if (c->forwarded && cg_kinds[k].memo)
         cg_memo_after(c);
     if (c->verdict || (c->forwarded && is_capture_error(c->real_ret) && k != K_BEGIN && k != K_END))
         cg_report_violation(c);

@@ -54,7 +54,6 @@ struct cg_tls {
 };
 extern __thread struct cg_tls cg_tls __attribute__((tls_model("initial-exec")));
 extern int cg_state;           /* enum cg_state */
-extern const unsigned char cg_kind_always[K_COUNT]; /* kinds judged even with no capture active */
 extern int cg_active_captures; /* captures begun and not ended, process-wide */
 
 #define CG_PATH_MAX 512
@@ -235,7 +234,7 @@ static inline int cg_wants(int hook)
     }
     /* With no capture anywhere, only the model's bookkeeping and the memo need the slow path. */
     enum cg_kind k = cg_hooks[hook].kind;
-    if (cg_kind_always[k] || __atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE) != 0)
+    if (cg_kinds[k].always || __atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE) != 0)
         return CG_WANT_JUDGE;
     return (k == K_ALLOC && cg_memo_buffers_held()) || (k == K_FREE && cg_memo_workspaces_known()) ? CG_WANT_JUDGE
                                                                                                   : CG_WANT_NO;

@@ -10,47 +10,28 @@
 
 enum cg_lib { CG_LIB_RT, CG_LIB_DRV, CG_LIB_NCCL, CG_LIB_MPI, CG_LIB_COUNT };
 
-/* What the legality model does with a call. */
+/* What the legality model does with a call: one row each in kinds.def. */
 enum cg_kind {
-    K_BEGIN,        /* stream capture begins (stream, mode) */
-    K_END,          /* stream capture ends */
-    K_XMODE,        /* thread capture interaction mode exchange */
-    K_EVREC,        /* event recorded in a stream: joins the event to a capture */
-    K_WAIT,         /* stream waits on an event: joins the stream to a capture */
-    K_SYNC_DEVICE,  /* device / context synchronization */
-    K_SYNC_STREAM,  /* stream synchronization */
-    K_QUERY_STREAM, /* stream query */
-    K_SYNC_EVENT,   /* event synchronization */
-    K_QUERY_EVENT,  /* event query */
-    K_LEGACY,       /* synchronous copy / set on the legacy stream */
-    K_ASYNC,        /* asynchronous copy (device-to-host ones are remembered per capture) */
-    K_ALLOC,        /* allocation, host registration */
-    K_FREE,         /* free, host unregistration */
-    K_PROC,         /* cuGetProcAddress */
-    /* communicators and workspaces (memo.c) */
-    K_NCCL_ID,      /* ncclGetUniqueId */
-    K_COMM_INIT,    /* communicator init / split / dup */
-    K_COMM_FINALIZE,/* ncclCommFinalize (collective) */
-    K_COMM_FREE,    /* communicator destroy / free */
-    K_HOST_COLL,    /* MPI collective: blocks until every rank arrives */
-    K_NCCL_COLL,    /* NCCL collective: enqueued on a stream, counted per communicator and dtype */
-    K_WS_EXPORT,    /* IPC handle of a buffer: the buffer becomes a shared workspace */
-    K_WS_IMPORT,    /* IPC handle opened */
-    K_WS_CLOSE,     /* IPC mapping closed */
-    K_BUF_ALLOC,    /* ncclMemAlloc */
-    K_BUF_FREE,     /* ncclMemFree */
-    K_REGISTER,     /* ncclCommRegister / ncclCommWindowRegister */
-    K_DEREGISTER,   /* their inverses */
-    K_MPI_FINALIZE, /* MPI_Finalize: MPI objects end here */
-    K_VMM,          /* virtual-memory workspace calls: forwarded exactly, counted */
+#define KIND(name, ...) K_##name,
+#include "kinds.def"
+#undef KIND
     K_COUNT
 };
 
-/* Policy classes: what CAPGUARD_POLICY names (besides entry points). */
+/* Policy classes: what CAPGUARD_POLICY names (besides entry points); classes.def. */
 enum cg_class {
-    CG_CLASS_NONE, CG_CLASS_SYNC, CG_CLASS_ALLOC, CG_CLASS_FREE, CG_CLASS_MEMCPY,
-    CG_CLASS_HOST_COLL, CG_CLASS_COMM_INIT, CG_CLASS_COUNT
+#define CLASS(name, help) CG_CLASS_##name,
+#include "classes.def"
+#undef CLASS
+    CG_CLASS_COUNT
 };
+
+struct cg_kind_desc {
+    const char *name, *help;
+    enum cg_class cls;
+    unsigned char always, memo, defer, track, query, model, watch;
+};
+extern const struct cg_kind_desc cg_kinds[K_COUNT];
 
 enum cg_hook {
 #define HOOK(lib, name, kind, info, n, sig) HK_##name,
@@ -106,7 +87,7 @@ struct cg_call {
 enum cg_action { CG_ACT_FORWARD, CG_ACT_RELAX, CG_ACT_RETURN };
 
 extern const struct cg_hook_desc cg_hooks[HK_COUNT];
-enum cg_class cg_kind_class(enum cg_kind k);
+static inline enum cg_class cg_kind_class(enum cg_kind k) { return cg_kinds[k].cls; }
 const char *cg_class_name(enum cg_class c);
 int cg_hook_by_name(const char *name);
 

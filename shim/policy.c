@@ -37,13 +37,11 @@ static const char *const outcome_names[CG_OUT_COUNT] = {"none",     "observed", 
 const char *cg_reason_text(int r) { return r >= 0 && r < R_COUNT ? reason_text[r] : "?"; }
 const char *cg_outcome_name(int o) { return o >= 0 && o < CG_OUT_COUNT ? outcome_names[o] : "?"; }
 
-static int is_query(enum cg_kind k) { return k == K_QUERY_STREAM || k == K_QUERY_EVENT; }
+static int is_query(enum cg_kind k) { return cg_kinds[k].query; }
 
 static int deferrable(const struct cg_call *c)
 {
-    enum cg_kind k = cg_hooks[c->hook].kind;
-    return cg_hooks[c->hook].nargs <= 1 &&
-           (k == K_SYNC_DEVICE || k == K_SYNC_STREAM || k == K_SYNC_EVENT || k == K_FREE);
+    return cg_hooks[c->hook].nargs <= 1 && cg_kinds[cg_hooks[c->hook].kind].defer;
 }
 
 /* Would waiting for this call mean waiting for the capture's own (recorded, unrun) work? */
@@ -152,7 +150,7 @@ enum cg_action cg_decide(struct cg_call *c)
 {
     enum cg_kind k = cg_hooks[c->hook].kind;
     enum cg_action memo_act;
-    if (k == K_BEGIN || k == K_END || k == K_XMODE || k == K_EVREC || k == K_WAIT || k == K_PROC)
+    if (cg_kinds[k].model)
         return CG_ACT_FORWARD;
     if (cg_memo_decide(c, &memo_act) == 0)
         return memo_act;
