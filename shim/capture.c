@@ -87,6 +87,10 @@ void cg_cap_lock(void)
     pthread_mutex_lock(&cap_mutex);
 }
 
+/* The lock without preparing memory: for a signal handler's call, which allocates nothing. */
+void cg_cap_lock_raw(void) { pthread_mutex_lock(&cap_mutex); }
+void cg_cap_unlock_raw(void) { pthread_mutex_unlock(&cap_mutex); }
+
 void cg_cap_unlock(void)
 {
     pthread_mutex_unlock(&cap_mutex);

@@ -61,6 +61,21 @@ void cg_signal_passthrough(int hook)
     (void)w;
 }
 
+/* A hooked call made by a wrapped signal handler (signals.c). If the handler interrupted capguard,
+ * or the call is one whose handling allocates (capture bookkeeping, the memo's calls), it is
+ * forwarded and counted; else it is judged on the path that allocates nothing (in_handler). */
+int cg_wants_in_handler(int hook)
+{
+    enum cg_kind k = cg_hooks[hook].kind;
+    const struct cg_kind_desc *d = &cg_kinds[k];
+    int judgeable = !d->model && !d->track && (!d->memo || k == K_ALLOC || k == K_FREE);
+    if (cg_tls.sig_from || !judgeable) {
+        cg_signal_passthrough(hook);
+        return CG_WANT_SIGNAL;
+    }
+    return __atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE) ? CG_WANT_HANDLER : CG_WANT_NO;
+}
+
 unsigned cg_signal_unjudged(void) { return __atomic_load_n(&signal_unjudged, __ATOMIC_RELAXED); }
 
 const char *cg_signal_last(void)
@@ -168,12 +183,16 @@ int cg_leave(struct cg_call *c)
         cg_tls.mode = c->mode;
     else if (k == K_END && c->forwarded)
         leave_end(c);
-    else if (c->forwarded && cg_kinds[k].track)
+    else if (c->forwarded && cg_kinds[k].track && !c->in_handler)
         track(c);
-    if (c->forwarded && cg_kinds[k].memo)
+    if (c->forwarded && cg_kinds[k].memo && !c->in_handler)
         cg_memo_after(c);
-    if (c->verdict || (c->forwarded && is_capture_error(c->real_ret) && k != K_BEGIN && k != K_END))
-        cg_report_violation(c);
+    if (c->verdict || (c->forwarded && is_capture_error(c->real_ret) && k != K_BEGIN && k != K_END)) {
+        if (c->in_handler)
+            cg_report_in_handler(c);
+        else
+            cg_report_violation(c);
+    }
     cg_set_busy(0);
     cg_tls.depth--;
     errno = c->saved_errno;

@@ -49,6 +49,8 @@ struct cg_tls {
     int busy;     /* capguard's own code runs (locks may be held): a hook entered now comes from a
                    * signal handler, and is forwarded without touching capguard's state */
     int outer_lib; /* the library of the judged call in progress (enum cg_lib) */
+    int sig_at;   /* the depth at which a wrapped signal handler runs (signals.c), 0: none */
+    int sig_from; /* that handler interrupted capguard (its code or a real call it made) */
     int mode;     /* the thread's capture interaction mode as the program set it */
     int tid;      /* cached gettid(), 0 = not yet */
 };
@@ -102,6 +104,8 @@ int cg_missing(int hook);
 /* capture.c: the model (call with the capture lock held) */
 void cg_cap_lock(void);
 void cg_cap_unlock(void);
+void cg_cap_lock_raw(void);
+void cg_cap_unlock_raw(void);
 void cg_cap_reset_after_fork(void);
 void cg_judge(struct cg_call *c);
 enum { CG_TRACK_OK, CG_TRACK_FULL, CG_TRACK_UNTRACKED, CG_TRACK_D2H };
@@ -180,11 +184,16 @@ int cuGetProcAddress_v2(const char *sym, void **pfn, int ver, unsigned long long
 /* log.c */
 void cg_log_init(void);
 void cg_log_event(const char *json_body); /* one JSONL line: {"ts":..,"pid":..,"rank":.., <body>} */
+void cg_log_raw(const char *line, size_t n); /* async-signal-safe: a line without its "}\n", only if the log is open */
 void cg_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cg_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cg_rank(void);
 int cg_world(void);
 size_t cg_json_str(char *out, size_t n, const char *s);
+
+/* signals.c */
+void cg_report_in_handler(const struct cg_call *c);
+unsigned cg_handler_reports(void);
 
 /* report.c */
 void cg_report_violation(struct cg_call *c);
@@ -206,15 +215,18 @@ void cg_signal_passthrough(int hook); /* async-signal-safe */
 #define cg_forward_signal(expr)         \
     ({                                  \
         int busy_ = cg_tls.busy;        \
+        cg_tls.depth++;                 \
         cg_set_busy(0);                 \
         int rc_ = (expr);               \
         cg_set_busy(busy_);             \
+        cg_tls.depth--;                 \
         rc_;                            \
     })
 
 /* The hot path of every wrapper, before anything else is built: does this call need judging?
  * CG_WANT_SIGNAL: forward it as a signal handler's call (cg_forward_signal). */
-enum { CG_WANT_NO, CG_WANT_JUDGE, CG_WANT_SIGNAL };
+enum { CG_WANT_NO, CG_WANT_JUDGE, CG_WANT_SIGNAL, CG_WANT_HANDLER };
+int cg_wants_in_handler(int hook);
 static inline int cg_wants(int hook)
 {
     int st = __atomic_load_n(&cg_state, __ATOMIC_ACQUIRE);
@@ -223,6 +235,8 @@ static inline int cg_wants(int hook)
     if (st != CG_ON)
         return CG_WANT_NO;
     if (__builtin_expect(cg_tls.depth != 0, 0)) {
+        if (cg_tls.sig_at == cg_tls.depth) /* called by a wrapped signal handler itself */
+            return cg_wants_in_handler(hook);
         /* Inner calls go down (runtime -> driver). A hook entered while capguard's own code runs,
          * or a runtime/driver call inside the real call of its own library, is a signal handler's
          * (or a library re-entering itself): forwarded, as always, but counted. */

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum cg_lib { CG_LIB_RT, CG_LIB_DRV, CG_LIB_NCCL, CG_LIB_MPI, CG_LIB_COUNT };
+enum cg_lib { CG_LIB_RT, CG_LIB_DRV, CG_LIB_NCCL, CG_LIB_MPI, CG_LIB_LIBC, CG_LIB_COUNT };
 
 /* What the legality model does with a call: one row each in kinds.def. */
 enum cg_kind {
@@ -81,6 +81,8 @@ struct cg_call {
     int action;     /* enum cg_outcome taken */
     int relaxed_from; /* the thread's mode before a relaxed call */
     int queue_full;   /* a deferral refused: the deferred-call queue is at CAPGUARD_DEFER_MAX */
+    int in_handler;   /* made by a signal handler that interrupted the program (signals.c): judged
+                       * without allocating, symbolizing or the memo; reported async-signal-safely */
     char d2h_site[160]; /* the captured device-to-host copy that made a sync's rejection */
 };
 

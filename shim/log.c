@@ -307,6 +307,14 @@ void cg_log_event(const char *body)
     emit(fd, head, (size_t)n, body, len);
 }
 
+/* Async-signal-safe: a line (without its closing "}\n") written only when the log is open. */
+void cg_log_raw(const char *line, size_t n)
+{
+    int fd = __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE);
+    if (fd >= 0)
+        emit(fd, line, n, "", 0);
+}
+
 static void vsay(int always, const char *fmt, va_list ap)
 {
     if (!always && cg_cfg.quiet)

@@ -152,16 +152,17 @@ enum cg_action cg_decide(struct cg_call *c)
     enum cg_action memo_act;
     if (cg_kinds[k].model)
         return CG_ACT_FORWARD;
-    if (cg_memo_decide(c, &memo_act) == 0)
+    if (!c->in_handler && cg_memo_decide(c, &memo_act) == 0)
         return memo_act;
     if (__atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE) == 0)
         return CG_ACT_FORWARD; /* a free or an allocation the memo had nothing for */
-    if (deferrable(c))
+    if (deferrable(c) && !c->in_handler)
         queue_grow();
-    cg_cap_lock();
+    /* in a signal handler: nothing may allocate (the queue and the tables are not grown) */
+    c->in_handler ? cg_cap_lock_raw() : cg_cap_lock();
     cg_judge(c);
     if (c->verdict == 0) {
-        cg_cap_unlock();
+        c->in_handler ? cg_cap_unlock_raw() : cg_cap_unlock();
         return CG_ACT_FORWARD;
     }
     c->policy = cg_policy_of[c->hook];
@@ -174,8 +175,8 @@ enum cg_action cg_decide(struct cg_call *c)
     }
     if (c->action == CG_OUT_DEFERRED && push(c) != 0)
         c->action = CG_OUT_REJECTED; /* never run early: the reason it was deferred still holds */
-    cg_cap_unlock();
-    if (c->queue_full && !__atomic_exchange_n(&full_said, 1, __ATOMIC_ACQ_REL))
+    c->in_handler ? cg_cap_unlock_raw() : cg_cap_unlock();
+    if (c->queue_full && !c->in_handler && !__atomic_exchange_n(&full_said, 1, __ATOMIC_ACQ_REL))
         cg_say("capguard: the deferred-call queue is full (CAPGUARD_DEFER_MAX=%u): calls that would be deferred are "
                "rejected with CUDA's error until the captures end (counted in the summary)\n", cg_cfg.defer_max);
     switch (c->action) {

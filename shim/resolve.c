@@ -25,9 +25,11 @@ static const char *const lib_sonames[CG_LIB_COUNT][4] = {
     [CG_LIB_DRV] = {"libcuda.so.1", "libcuda.so", NULL, NULL},
     [CG_LIB_NCCL] = {"libnccl.so.2", "libnccl.so", NULL, NULL},
     [CG_LIB_MPI] = {"libmpi.so.40", "libmpi.so.12", "libmpi.so", NULL},
+    [CG_LIB_LIBC] = {"libc.so.6", NULL, NULL, NULL},
 };
 static const char *const lib_prefix[CG_LIB_COUNT] = {
-    [CG_LIB_RT] = "libcudart.so", [CG_LIB_DRV] = "libcuda.so", [CG_LIB_NCCL] = "libnccl.so", [CG_LIB_MPI] = "libmpi.so"};
+    [CG_LIB_RT] = "libcudart.so", [CG_LIB_DRV] = "libcuda.so", [CG_LIB_NCCL] = "libnccl.so", [CG_LIB_MPI] = "libmpi.so",
+    [CG_LIB_LIBC] = "libc.so."};
 
 static void ensure_real_dlsym(void)
 {

@@ -3,6 +3,7 @@
  * forward, before any record of the call is built. Otherwise the core decides (forward, relax the thread around the call, or return
  * without forwarding), and cg_leave records, reports and restores errno.
  * Never put per-hook logic here: it belongs in the model (capture.c) or the policy (policy.c). */
+#include <signal.h> /* sigaction and signal: hand-written hooks (signals.c) */
 #include "core.h"
 
 #define CG_EXPORT __attribute__((visibility("default")))
@@ -18,7 +19,8 @@
             return real_ ? real_(CG_ARGS_##n sig) : cg_missing(HK_##name);                   \
         if (want_ == CG_WANT_SIGNAL)                                                         \
             return cg_forward_signal(real_ ? real_(CG_ARGS_##n sig) : cg_missing(HK_##name)); \
-        struct cg_call c_ = {.hook = HK_##name, .arg0 = CG_ARG0_##n sig, CG_EXPAND info};     \
+        struct cg_call c_ = {.hook = HK_##name, .arg0 = CG_ARG0_##n sig,                     \
+                             .in_handler = want_ == CG_WANT_HANDLER, CG_EXPAND info};         \
         cg_enter_slow(&c_);                                                                  \
         enum cg_action act_ = cg_decide(&c_);                                                \
         if (act_ != CG_ACT_RETURN) {                                                         \

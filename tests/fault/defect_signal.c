@@ -13,6 +13,9 @@
 static cudaStream_t cap;
 static volatile sig_atomic_t calls, ok, refused;
 
+static volatile sig_atomic_t usr1;
+static void on_usr1(int sig) { (void)sig; usr1++; }
+
 static void on_alarm(int sig)
 {
     (void)sig;
@@ -34,6 +37,13 @@ int main(int argc, char **argv)
     sa.sa_handler = on_alarm;
     sa.sa_flags = SA_RESTART;
     sigaction(SIGALRM, &sa, NULL);
+    /* capguard wraps the handler, but the program must get its own back, and it must run */
+    struct sigaction q;
+    sigaction(SIGALRM, NULL, &q);
+    signal(SIGUSR1, on_usr1);
+    raise(SIGUSR1);
+    printf("own_handler_back %d signal_returns_own %d usr1_ran %d\n",
+           q.sa_handler == on_alarm && !(q.sa_flags & SA_SIGINFO), signal(SIGUSR1, SIG_DFL) == on_usr1, (int)usr1);
     MUST(cudaStreamBeginCapture(cap, cudaStreamCaptureModeGlobal));
     struct itimerval it = {{0, 50}, {0, 50}};
     setitimer(ITIMER_REAL, &it, NULL);

@@ -62,9 +62,13 @@ check "signal: a handler's calls that interrupt capguard are forwarded and count
   eval '[ "$(status sig.busy)" = 0 ] && [ -n "${sref:-}" ] && [ "${unj:-x}" = "$sref" ] && [ "$calls" -gt 0 ]'
 [ "${sref:-0}" -gt 0 ] 2>/dev/null && check "signal: the capture they broke names the signal handler's call" \
   "$(grep -c 'signal handler' "$T/sig.busy.err") mentions" grep -q 'invalidated (901), perhaps by a call from a signal handler' "$T/sig.busy.err"
+check "signal: the program gets its own handler back from sigaction and signal, and it runs, though capguard wraps it" \
+  "[$(grep own_handler "$T/sig.busy.out")]" grep -q '^own_handler_back 1 signal_returns_own 1 usr1_ran 1$' "$T/sig.busy.out"
 cg sig.idle 60 -- "$F/defect_signal" idle
-check "signal: a handler's calls that interrupt the program are judged (answered, the capture survives)" \
-  "[$(tr '\n' ';' <"$T/sig.idle.out")]" grep -q -E '^handler calls ([0-9]+) ok \1 refused 0$' "$T/sig.idle.out"
+check "signal: a handler's calls that interrupt the program are judged without allocating (answered, logged as in a handler, the capture survives)" \
+  "[$(tr '\n' ';' <"$T/sig.idle.out")] $(logs sig.idle | grep -c '"in_signal_handler":true') logged in a handler" \
+  eval 'grep -q -E "^handler calls ([0-9]+) ok \1 refused 0$" "$T/sig.idle.out" && [ "$(rcs sig.idle)" = "end=0" ] &&
+    [ "$(logs sig.idle | grep -c "\"in_signal_handler\":true")" = "$(grep -o "^handler calls [0-9]*" "$T/sig.idle.out" | cut -d" " -f3)" ]'
 
 # ---- 6: a forked child and the parent's deferred queue (the fakes only: real CUDA cannot be
 # used in a child forked after its initialisation) ----
