@@ -49,8 +49,6 @@ static int beginning;    /* begins between their gate and their bookkeeping */
 static int replaying;    /* work after captures in flight (cg_cap_after_begin) */
 static uint64_t next_id = 1;
 static unsigned untracked;
-/* A node for the next membership, allocated before the lock is taken (cg_cap_lock). */
-static __thread struct member *spare;
 
 /* Room for one more capture, made before the lock is taken (never allocate under it). */
 static void grow(void)
@@ -80,9 +78,7 @@ static void grow(void)
 
 void cg_cap_lock(void)
 {
-    cg_mem_reserve();
-    if (!spare)
-        spare = malloc(sizeof *spare);
+    cg_mem_reserve(); /* a membership node and uthash's tables come from these spares */
     grow();
     pthread_mutex_lock(&cap_mutex);
 }
@@ -104,6 +100,9 @@ void cg_cap_reset_after_fork(void)
      * inside malloc). */
     pthread_mutex_init(&cap_mutex, NULL);
     pthread_cond_init(&gate_cond, NULL);
+    cg_mem_orphan(caps);
+    cg_mem_orphan(joined);
+    cg_mem_orphan(events);
     caps = NULL;
     cap_n = n_used = 0;
     joined = events = NULL;
@@ -163,10 +162,8 @@ static void put(struct member **set, uintptr_t key, int slot)
 {
     struct member *m = find(*set, key);
     if (!m) {
-        if (!spare)
+        if ((m = cg_mem_take(sizeof *m)) == NULL)
             return; /* out of memory: the join is not tracked */
-        m = spare;
-        spare = NULL;
         memset(m, 0, sizeof *m);
         m->key = key;
         HASH_ADD(hh, *set, key, sizeof m->key, m);

@@ -86,6 +86,8 @@ static struct ncoll *ncolls;
 
 void cg_coll_reset_after_fork(void)
 {
+    cg_mem_orphan(colls);
+    cg_mem_orphan(ncolls);
     colls = NULL;
     ncolls = NULL;
     coll_bytes = 0;

@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "core.h"
+#include "table.h"
 
 __thread struct cg_tls cg_tls __attribute__((tls_model("initial-exec")));
 int cg_state = CG_UNINIT;
@@ -19,6 +20,7 @@ static void atfork_child(void)
 {
     cg_tls.tid = 0;
     /* Every lock a parent's other thread may have held; real pointers and handles stay valid. */
+    cg_mem_reset_after_fork();
     cg_cap_reset_after_fork();
     cg_policy_reset_after_fork();
     cg_memo_reset_after_fork();

@@ -18,50 +18,77 @@
 struct spares {
     void *blk[CG_MEM_SPARES];
     size_t size[CG_MEM_SPARES];
+    struct spares *next, *prev; /* every thread's, so that a forked child still reaches them */
 };
-static __thread struct spares sp;
+static __thread struct spares *sp;
 static __thread size_t wanted;
 static __thread void *pending; /* blocks to free, linked through their first word */
-static __thread int keyed;
+static struct spares all = {.next = &all, .prev = &all};
+static pthread_mutex_t all_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t exit_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 
-static void thread_exit(void *unused)
+static void thread_exit(void *arg)
 {
-    (void)unused;
-    for (int i = 0; i < CG_MEM_SPARES; i++) {
-        free(sp.blk[i]);
-        sp.blk[i] = NULL;
-        sp.size[i] = 0;
-    }
+    struct spares *s = arg;
+    pthread_mutex_lock(&all_mutex);
+    s->prev->next = s->next;
+    s->next->prev = s->prev;
+    pthread_mutex_unlock(&all_mutex);
+    for (int i = 0; i < CG_MEM_SPARES; i++)
+        free(s->blk[i]);
+    free(s);
+    sp = NULL;
 }
 
 static void make_key(void) { pthread_key_create(&exit_key, thread_exit); }
 
+/* Memory that a forked child drops because the parent's other threads may have been changing it
+ * is kept reachable here (never freed: the child may not free what it cannot trust). */
+#define CG_ORPHANS 256
+static void *orphans[CG_ORPHANS];
+static unsigned n_orphans;
+
+void cg_mem_orphan(void *p)
+{
+    if (p && n_orphans < CG_ORPHANS)
+        orphans[n_orphans++] = p;
+}
+
+/* In a forked child: the other threads are gone, their spares stay listed (reachable). */
+void cg_mem_reset_after_fork(void) { pthread_mutex_init(&all_mutex, NULL); }
+
 void cg_mem_reserve(void)
 {
     size_t want = wanted > CG_MEM_SPARE_MIN ? wanted : CG_MEM_SPARE_MIN;
-    for (int i = 0; i < CG_MEM_SPARES; i++) {
-        if (sp.blk[i] && sp.size[i] >= want)
-            continue;
-        free(sp.blk[i]);
-        sp.blk[i] = malloc(want);
-        sp.size[i] = sp.blk[i] ? want : 0;
-    }
-    if (!keyed) {
-        keyed = 1;
+    if (!sp) {
+        if ((sp = calloc(1, sizeof *sp)) == NULL)
+            return;
         pthread_once(&key_once, make_key);
-        pthread_setspecific(exit_key, &sp);
+        pthread_mutex_lock(&all_mutex);
+        sp->next = all.next;
+        sp->prev = &all;
+        all.next->prev = sp;
+        all.next = sp;
+        pthread_mutex_unlock(&all_mutex);
+        pthread_setspecific(exit_key, sp);
+    }
+    for (int i = 0; i < CG_MEM_SPARES; i++) {
+        if (sp->blk[i] && sp->size[i] >= want)
+            continue;
+        free(sp->blk[i]);
+        sp->blk[i] = malloc(want);
+        sp->size[i] = sp->blk[i] ? want : 0;
     }
 }
 
 void *cg_mem_take(size_t n)
 {
-    for (int i = 0; i < CG_MEM_SPARES; i++)
-        if (sp.blk[i] && sp.size[i] >= n) {
-            void *p = sp.blk[i];
-            sp.blk[i] = NULL;
-            sp.size[i] = 0;
+    for (int i = 0; sp && i < CG_MEM_SPARES; i++)
+        if (sp->blk[i] && sp->size[i] >= n) {
+            void *p = sp->blk[i];
+            sp->blk[i] = NULL;
+            sp->size[i] = 0;
             return p;
         }
     if (n > wanted)

@@ -83,6 +83,8 @@ void cg_memo_bound_reached(enum cg_memo_bound which, const char *what)
 void cg_memo_reset_after_fork(void)
 {
     pthread_mutex_init(&memo_mutex, NULL);
+    cg_mem_orphan(objs);
+    cg_mem_orphan(hists);
     objs = NULL;
     hists = NULL;
     n_objs = 0;

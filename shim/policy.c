@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core.h"
+#include "table.h"
 
 #define CG_DEFER_FIRST 64 /* first size of the queue; it doubles up to CAPGUARD_DEFER_MAX */
 
@@ -120,6 +121,7 @@ static int pop(struct deferred *out)
 /* A forked child runs none of its parent's deferred work (the memory is dropped, not freed). */
 void cg_policy_reset_after_fork(void)
 {
+    cg_mem_orphan(queue);
     queue = NULL;
     qcap = head = queued = refused = full_said = 0;
 }

@@ -30,6 +30,7 @@ static pthread_mutex_t report_mutex = PTHREAD_MUTEX_INITIALIZER;
 void cg_report_reset_after_fork(void)
 {
     pthread_mutex_init(&report_mutex, NULL);
+    cg_mem_orphan(sites);
     sites = NULL;
     n_sites = sites_overflow = captures_seen = violations = failed_captures = 0;
 }
