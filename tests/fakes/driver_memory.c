@@ -3,6 +3,7 @@
  * process can map it through an IPC handle and see the same bytes. Pinned/registered host
  * memory is only bookkept. Copies and memsets are in driver_copy.c.
  * Allocation and free apply the capture rules of driver_capture.c ("potentially unsafe"). */
+#include <errno.h>
 #include "driver.h"
 
 #include <fcntl.h>
@@ -90,6 +91,11 @@ static CUresult fk_alloc_device(void **out, size_t size, enum fk_mem_kind kind, 
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	snprintf(a->name, sizeof(a->name), "/fakecuda.%ld.%llu", (long)getpid(), ++fk_shm_seq);
 	fd = shm_open(a->name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (fd < 0 && errno == EEXIST) {
+		/* a killed process with this pid left it: this process never made this name yet */
+		shm_unlink(a->name);
+		fd = shm_open(a->name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	}
 	if (fd < 0) {
 		free(a);
 		return CUDA_ERROR_OUT_OF_MEMORY;

@@ -31,6 +31,7 @@ for i in $(seq "$RUNS"); do
   kill -KILL "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
   st=$?
+  rm -f /dev/shm/fakecuda."$pid".* # the test doubles' device memory of the killed process
   while read -r -t 0 -u 7 && read -r -t 1 -u 7 _; do :; done # a late "flooding" is not the next run's
   [ "$st" = 137 ] || odd_status+=" run $i: status $st $(head -c 100 "$T/k.err" | tr '\n' ' ');"
   n=$(bad_json_lines "$D")
