@@ -158,26 +158,34 @@ enum cg_action cg_decide(struct cg_call *c)
         return memo_act;
     if (__atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE) == 0)
         return CG_ACT_FORWARD; /* a free or an allocation the memo had nothing for */
-    if (deferrable(c) && !c->in_handler)
-        queue_grow();
-    /* in a signal handler: nothing may allocate (the queue and the tables are not grown) */
-    c->in_handler ? cg_cap_lock_raw() : cg_cap_lock();
-    cg_judge(c);
-    if (c->verdict == 0) {
+    for (;;) {
+        if (deferrable(c) && !c->in_handler)
+            queue_grow();
+        /* in a signal handler: nothing may allocate (the queue and the tables are not grown) */
+        c->in_handler ? cg_cap_lock_raw() : cg_cap_lock();
+        cg_judge(c);
+        if (c->verdict == 0) {
+            c->in_handler ? cg_cap_unlock_raw() : cg_cap_unlock();
+            return CG_ACT_FORWARD;
+        }
+        c->policy = cg_policy_of[c->hook];
+        switch (c->policy) {
+        case CG_POL_OBSERVE: c->action = CG_OUT_OBSERVED; break;
+        case CG_POL_REJECT: c->action = CG_OUT_REJECTED; break;
+        case CG_POL_RELAX: c->action = cg_cap_relaxable(c) ? CG_OUT_RELAXED : CG_OUT_REJECTED; break;
+        case CG_POL_DEFER: c->action = outcome_defer(c); break;
+        default: c->action = outcome_auto(c); break;
+        }
+        /* other threads filled the room grown for this call: grow again and judge afresh */
+        if (c->action == CG_OUT_DEFERRED && queued >= qcap && qcap < cg_cfg.defer_max && !c->in_handler) {
+            cg_cap_unlock();
+            continue;
+        }
+        if (c->action == CG_OUT_DEFERRED && push(c) != 0)
+            c->action = CG_OUT_REJECTED; /* never run early: the reason it was deferred still holds */
         c->in_handler ? cg_cap_unlock_raw() : cg_cap_unlock();
-        return CG_ACT_FORWARD;
+        break;
     }
-    c->policy = cg_policy_of[c->hook];
-    switch (c->policy) {
-    case CG_POL_OBSERVE: c->action = CG_OUT_OBSERVED; break;
-    case CG_POL_REJECT: c->action = CG_OUT_REJECTED; break;
-    case CG_POL_RELAX: c->action = cg_cap_relaxable(c) ? CG_OUT_RELAXED : CG_OUT_REJECTED; break;
-    case CG_POL_DEFER: c->action = outcome_defer(c); break;
-    default: c->action = outcome_auto(c); break;
-    }
-    if (c->action == CG_OUT_DEFERRED && push(c) != 0)
-        c->action = CG_OUT_REJECTED; /* never run early: the reason it was deferred still holds */
-    c->in_handler ? cg_cap_unlock_raw() : cg_cap_unlock();
     if (c->queue_full && !c->in_handler && !__atomic_exchange_n(&full_said, 1, __ATOMIC_ACQ_REL))
         cg_say("capguard: the deferred-call queue is full (CAPGUARD_DEFER_MAX=%u): calls that would be deferred are "
                "rejected with CUDA's error until the captures end (counted in the summary)\n", cg_cfg.defer_max);
