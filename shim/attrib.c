@@ -22,6 +22,15 @@ void cg_attrib_init(void)
         self_base = di.dli_fbase;
 }
 
+static int is_sanitizer_runtime(const char *mod)
+{
+    static const char *const rt[] = {"libasan.so", "libtsan.so", "libubsan.so", "liblsan.so"};
+    for (size_t i = 0; i < sizeof rt / sizeof rt[0]; i++)
+        if (strncmp(mod, rt[i], strlen(rt[i])) == 0)
+            return 1;
+    return 0;
+}
+
 void cg_site_capture(struct cg_site *s, int skip)
 {
     void *pcs[CG_MAX_FRAMES];
@@ -37,6 +46,8 @@ void cg_site_capture(struct cg_site *s, int skip)
             continue; /* capguard's own frames */
         const char *mod = di.dli_fname ? strrchr(di.dli_fname, '/') : NULL;
         mod = mod ? mod + 1 : (di.dli_fname && di.dli_fname[0] ? di.dli_fname : "?");
+        if (is_sanitizer_runtime(mod))
+            continue; /* a sanitizer's backtrace interceptor, not the caller */
         uintptr_t off = (uintptr_t)pcs[i] - (uintptr_t)di.dli_fbase;
         char qmod[56], qsym[96] = "null"; /* with the keys: at most CG_FRAME_JSON_MAX */
         cg_json_str(qmod, sizeof qmod, mod);

@@ -86,7 +86,11 @@ int cg_tid(void)
 
 __attribute__((constructor)) static void cg_ctor(void)
 {
-    cg_init();
+    /* Decide now only when CAPGUARD is visible: under a sanitizer runtime loaded first the
+     * environment can still read empty here (seen with ASan+UBSan programs); the first hook
+     * then decides, as it does when a hook runs before this constructor. */
+    if (secure_getenv("CAPGUARD"))
+        cg_init();
 }
 
 __attribute__((destructor)) static void cg_dtor(void)

@@ -120,7 +120,10 @@ static void *resolve(int hook)
         p = NULL;
     if (p) {
         void *expected = NULL;
-        pin(p);
+        /* libc is never unloaded, and sigaction is resolved during sanitizers' start-up, before
+         * libc's own initialisation: a dlopen then would initialise libc with no environment */
+        if (cg_hooks[hook].lib != CG_LIB_LIBC)
+            pin(p);
         __atomic_compare_exchange_n(&cg_real_ptr[hook], &expected, p, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
         return __atomic_load_n(&cg_real_ptr[hook], __ATOMIC_ACQUIRE);
     }
@@ -181,12 +184,14 @@ void *cg_dlsym_redirect(void *handle, const char *name)
     ensure_real_dlsym();
     if (!name || handle == RTLD_NEXT || handle == RTLD_DEFAULT || !cg_real_dlsym)
         goto done;
+    /* a name we do not hook never initialises capguard: sanitizer runtimes look names up
+     * before the environment can be read */
+    int h = cg_hook_by_name(name);
+    if (h < 0 || cg_hooks[h].lib == CG_LIB_LIBC)
+        goto done;
     if (__atomic_load_n(&cg_state, __ATOMIC_ACQUIRE) == CG_UNINIT)
         cg_init();
     if (__atomic_load_n(&cg_state, __ATOMIC_ACQUIRE) != CG_ON)
-        goto done;
-    int h = cg_hook_by_name(name);
-    if (h < 0)
         goto done;
     struct link_map *lm = NULL;
     if (dlinfo(handle, RTLD_DI_LINKMAP, &lm) != 0 || !lm || lib_of_path(lm->l_name) != (int)cg_hooks[h].lib)

@@ -52,9 +52,9 @@ CG_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
     sigaction_t real = (sigaction_t)cg_real(HK_sigaction);
     if (!real)
         return -1;
+    /* before capguard's initialisation (another library's start-up, a sanitizer's) the handler
+     * is the caller's own business: not wrapped, and nothing decided on its behalf */
     int st = __atomic_load_n(&cg_state, __ATOMIC_ACQUIRE);
-    if (st == CG_UNINIT)
-        st = cg_init();
     if (st != CG_ON || sig <= 0 || sig >= CG_NSIG || sig == SIGKILL || sig == SIGSTOP)
         return real(sig, act, oact);
     void *prev_fn = __atomic_load_n(&user_fn[sig], __ATOMIC_ACQUIRE);
