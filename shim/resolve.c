@@ -154,10 +154,19 @@ void *cg_drv_sym(const char *name)
     return cg_lib_sym(CG_LIB_DRV, name);
 }
 
+/* No libc string function here: the dlsym redirect runs this for a sanitizer runtime's own
+ * look-ups before that runtime is ready, and its interceptors (TSan's strcmp) are not. */
+static int same_name(const char *a, const char *b)
+{
+    while (*a && *a == *b)
+        a++, b++;
+    return *a == *b;
+}
+
 int cg_hook_by_name(const char *name)
 {
     for (int h = 0; h < HK_COUNT; h++)
-        if (cg_hooks[h].name[0] == name[0] && strcmp(cg_hooks[h].name, name) == 0)
+        if (cg_hooks[h].name[0] == name[0] && same_name(cg_hooks[h].name, name))
             return h;
     return -1;
 }
