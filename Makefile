@@ -7,9 +7,12 @@ BUILD := build
 VERSION := 0.1.0
 WERROR ?=
 ARCH := $(shell uname -m)
+# Sanitizer flags for compiling and linking everything (make sanitize: tests/sanitize/run.sh),
+# e.g. make BUILD=build/asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer".
+SAN ?=
 
 CFLAGS_COMMON := -std=gnu11 -O2 -g -fPIC -Wall -Wextra -Wshadow -Wstrict-prototypes \
-                 -Wmissing-prototypes -Wvla $(WERROR)
+                 -Wmissing-prototypes -Wvla $(WERROR) $(SAN)
 SHIM_CFLAGS := $(CFLAGS_COMMON) -fvisibility=hidden -ftls-model=initial-exec \
                -DCG_VERSION=\"$(VERSION)\" -D_GNU_SOURCE
 SHIM_SRC := $(wildcard shim/*.c)
@@ -30,6 +33,10 @@ $(BUILD)/shim/%.o: shim/%.c $(SHIM_HDR) $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(SHIM_CFLAGS) -c $< -o $@
 
+# resolve.c and signals.c are never instrumented: libasan's and libtsan's start-up call dlsym
+# (our trampoline, then cg_dlsym_redirect) and sigaction (ours) before their runtime is ready.
+$(BUILD)/shim/resolve.o $(BUILD)/shim/signals.o: SHIM_CFLAGS += $(if $(SAN),-fno-sanitize=all)
+
 $(BUILD)/shim/%.o: shim/%.S
 	@mkdir -p $(dir $@)
 	$(CC) -c $< -o $@
@@ -40,7 +47,7 @@ $(BUILD)/exports.map: shim/exports.map.in shim/hooks.def
 
 $(BUILD)/libcapguard.so: $(SHIM_OBJ) $(BUILD)/exports.map
 	$(CC) -shared -Wl,-soname,libcapguard.so -Wl,--version-script=$(BUILD)/exports.map \
-	  -Wl,-z,defs -o $@ $(SHIM_OBJ) -ldl -lpthread
+	  -Wl,-z,defs $(SAN) -o $@ $(SHIM_OBJ) -ldl -lpthread
 
 $(BUILD)/capguard: tools/capguard.c shim/config.def
 	@mkdir -p $(BUILD)
@@ -59,6 +66,12 @@ demo: all fakes scenarios
 test: all fakes scenarios fault $(BUILD)/fakes/selftest $(BUILD)/fakes/nccl_selftest
 	@scripts/deps.sh test
 	@tests/run.sh
+
+# Everything built with ASan+UBSan (build/asan) and with TSan (build/tsan), the CPU suite run on
+# each, the reports counted (tests/sanitize/run.sh); fails on a report or a failed suite.
+.PHONY: sanitize
+sanitize:
+	@MAKE="$(MAKE)" tests/sanitize/run.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin

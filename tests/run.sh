@@ -8,6 +8,11 @@ ROOT=$PWD
 LIB=${CG_LIB:-$ROOT/build/libcapguard.so}
 # A sanitizer build preloads its runtime first (make sanitize sets CG_PRELOAD_PREFIX="libasan.so.8:").
 PRE=${CG_PRELOAD_PREFIX:-}
+# ... and its library also needs the sanitizer runtimes (make sanitize: 'libasan\.so|libubsan\.so').
+NEEDED_OK=${CG_NEEDED_OK:-libc\.so}
+# What runs without capguard preloads (make sanitize: the runtime, for the uninstrumented python
+# that loads the instrumented libcudart; libtsan cannot be loaded later).
+BARE_PRE=${CG_BARE_PRELOAD:-}
 # The GPU suite (tests/gpu/run.sh) runs the same checks on real CUDA: it points these at the
 # scenarios built against real CUDA, keeps the outputs, and skips the CPU-only parts.
 FAKES=${CG_CUDA_LIBDIR:-$ROOT/build/fakes}
@@ -35,7 +40,7 @@ run() {
   shift 2
   local env=(LD_LIBRARY_PATH="$FAKES")
   case $mode in
-    bare) ;;
+    bare) [ -z "$BARE_PRE" ] || env+=(LD_PRELOAD="$BARE_PRE") ;;
     inert) env+=(LD_PRELOAD="$PRE$LIB") ;;
     *) env+=(LD_PRELOAD="$PRE$LIB" CAPGUARD="$mode" CAPGUARD_LOG_DIR="$T/$tag.logs") ;;
   esac
@@ -372,7 +377,7 @@ want=$( (printf '#define HOOK(lib, name, ...) name\n#define HOOK_CUSTOM(lib, nam
   cc -E -P -x c -Ishim - | tr ' ' '\n' | grep -E '^[A-Za-z_][A-Za-z0-9_]*$'; echo dlsym) | sort)
 have=$(nm -D --defined-only "$LIB" | awk '{ print $3 }' | sed 's/@.*//' | sort)
 expect_eq "library: exports exactly the hooked entry points and dlsym ($(echo "$want" | wc -l))" "$have" "$want"
-expect_eq "library: needs only libc" "$(readelf -d "$LIB" | grep NEEDED | grep -v -E 'libc\.so|libdl\.so|libpthread\.so' | wc -l)" "0"
+expect_eq "library: needs only libc" "$(readelf -d "$LIB" | grep NEEDED | grep -v -E "libc\.so|libdl\.so|libpthread\.so|$NEEDED_OK" | wc -l)" "0"
 # stderr: the first CAPGUARD_STDERR_LIMIT (3) lines per site, then one line, then only counts
 counts=$(log m.observe | grep '"ev":"summary_site","call":"cudaMalloc"' | grep -o '"count":[0-9]*' | cut -d: -f2)
 refused=$(awk '$1 == "cell" && $5 == "malloc" && $7 != 0' "$T/m.bare.out" | wc -l)

@@ -6,6 +6,7 @@ FAKES_DIR := tests/fakes
 FAKES_OUT := $(BUILD)/fakes
 FAKE_CFLAGS ?= -std=gnu11 -O2 -g -fPIC -fvisibility=hidden -pthread \
 	-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Werror
+FAKE_CFLAGS += $(SAN)
 FAKE_CPPFLAGS := -I$(CUDA_HOME)/include -I$(FAKES_DIR)
 
 FAKE_DRIVER_SRCS := $(wildcard $(FAKES_DIR)/driver_*.c)
@@ -23,10 +24,10 @@ $(FAKES_OUT)/obj/%.o: $(FAKES_DIR)/%.c
 # -z defs: the fake runtime cannot reference a driver symbol directly (it has no libcuda to
 # link against); it reaches the driver only through dlopen + cuGetProcAddress.
 $(FAKES_OUT)/libcuda.so.1: $(FAKE_DRIVER_OBJS)
-	$(CC) -shared -Wl,-soname,libcuda.so.1 -Wl,-z,defs -o $@ $^ -lpthread -ldl
+	$(CC) -shared -Wl,-soname,libcuda.so.1 -Wl,-z,defs $(SAN) -o $@ $^ -lpthread -ldl
 
 $(FAKES_OUT)/libcudart.so.13: $(FAKE_RUNTIME_OBJS) $(FAKES_DIR)/libcudart.map
-	$(CC) -shared -Wl,-soname,libcudart.so.13 -Wl,-z,defs \
+	$(CC) -shared -Wl,-soname,libcudart.so.13 -Wl,-z,defs $(SAN) \
 		-Wl,--version-script=$(FAKES_DIR)/libcudart.map -Wl,-rpath,'$$ORIGIN' \
 		-o $@ $(FAKE_RUNTIME_OBJS) -lpthread -ldl
 
@@ -53,7 +54,7 @@ FAKE_NCCL_SRCS := $(filter-out $(FAKES_DIR)/nccl_selftest.c,$(wildcard $(FAKES_D
 FAKE_NCCL_OBJS := $(patsubst $(FAKES_DIR)/%.c,$(FAKES_OUT)/obj/%.o,$(FAKE_NCCL_SRCS))
 
 $(FAKES_OUT)/libnccl.so.2: $(FAKE_NCCL_OBJS) $(FAKES_DIR)/nccl.map
-	$(CC) -shared -Wl,-soname,libnccl.so.2 -Wl,-z,defs \
+	$(CC) -shared -Wl,-soname,libnccl.so.2 -Wl,-z,defs $(SAN) \
 		-Wl,--version-script=$(FAKES_DIR)/nccl.map -Wl,-rpath,'$$ORIGIN' \
 		-o $@ $(FAKE_NCCL_OBJS) -lpthread -ldl
 
