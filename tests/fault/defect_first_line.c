@@ -26,12 +26,8 @@ static void *worker(void *arg)
 
 int main(void)
 {
-    pthread_t t[THREADS];
     MUST(cudaSetDevice(0));
     pthread_barrier_init(&bar, NULL, THREADS);
-    for (int i = 0; i < THREADS; i++)
-        pthread_create(&t[i], NULL, worker, NULL);
-    for (int i = 0; i < THREADS; i++)
-        pthread_join(t[i], NULL);
+    scen_threads(THREADS, worker);
     return 0;
 }

@@ -40,6 +40,16 @@ static inline int scen_end(cudaStream_t s, const char *label)
     return (int)rc;
 }
 
+/* Run n threads of fn at once and wait for them all (n at most 1024). */
+static inline void scen_threads(int n, void *(*fn)(void *))
+{
+    pthread_t t[1024];
+    for (int i = 0; i < n && i < 1024; i++)
+        pthread_create(&t[i], NULL, fn, NULL);
+    for (int i = 0; i < n && i < 1024; i++)
+        pthread_join(t[i], NULL);
+}
+
 static inline void scen_set_mode(enum cudaStreamCaptureMode m)
 {
     enum cudaStreamCaptureMode x = m;
