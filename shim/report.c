@@ -51,11 +51,12 @@ static void report_unlock(void)
 
 /* Count the site; returns how many times it was seen, this one included, or
  * CG_SITE_NEW_OVERFLOW for a site the full table cannot count (never printed: the table's
- * bound is what keeps stderr bounded too). The node is allocated before the lock. */
+ * bound is what keeps stderr bounded too). The node comes from the spares reserved before the
+ * lock (a thread never holds a block no table reaches). */
 static unsigned count_site(const struct cg_call *c, const struct cg_site *s, int *first_overflow)
 {
     unsigned seen;
-    struct site_count *fresh = calloc(1, sizeof *fresh), *slot = NULL;
+    struct site_count *slot = NULL;
     struct site_key k;
     memset(&k, 0, sizeof k);
     k.hash = s->hash;
@@ -63,9 +64,8 @@ static unsigned count_site(const struct cg_call *c, const struct cg_site *s, int
     report_lock();
     violations++;
     HASH_FIND(hh, sites, &k, sizeof k, slot);
-    if (!slot && fresh && n_sites < cg_cfg.sites) {
-        slot = fresh;
-        fresh = NULL;
+    if (!slot && n_sites < cg_cfg.sites && (slot = cg_mem_take(sizeof *slot)) != NULL) {
+        memset(slot, 0, sizeof *slot);
         slot->k = k;
         snprintf(slot->brief, sizeof slot->brief, "%s", s->brief);
         HASH_ADD(hh, sites, k, sizeof slot->k, slot);
@@ -79,7 +79,6 @@ static unsigned count_site(const struct cg_call *c, const struct cg_site *s, int
         seen = CG_SITE_NEW_OVERFLOW;
     }
     report_unlock();
-    free(fresh);
     return seen;
 }
 
