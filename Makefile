@@ -58,7 +58,7 @@ include tests/scenarios/scenarios.mk
 include tests/fault/fault.mk
 include tests/fuzz/fuzz.mk
 
-$(SCEN_BIN): $(BUILD)/.deps
+$(SCEN_BIN): $(BUILD)/.deps | $(FAKES_OUT)/libcudart.so $(FAKES_OUT)/libnccl.so
 
 demo: all fakes scenarios
 	@tests/demo.sh
