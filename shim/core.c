@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include "asfmt.h"
 #include "core.h"
 
 const struct cg_kind_desc cg_kinds[K_COUNT] = {
@@ -39,25 +40,18 @@ int cg_enter_slow(struct cg_call *c)
 static unsigned signal_unjudged, signal_said;
 static int signal_last_hook = -1;
 
-static size_t put_str(char *out, size_t o, size_t n, const char *s)
-{
-    while (*s && o + 1 < n)
-        out[o++] = *s++;
-    return o;
-}
-
 void cg_signal_passthrough(int hook)
 {
     __atomic_add_fetch(&signal_unjudged, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&signal_last_hook, hook, __ATOMIC_RELAXED);
     if (__atomic_exchange_n(&signal_said, 1, __ATOMIC_ACQ_REL) || cg_cfg.quiet)
         return;
-    char line[256];
-    size_t o = put_str(line, 0, sizeof line, "capguard: ");
-    o = put_str(line, o, sizeof line, cg_hooks[hook].name);
-    o = put_str(line, o, sizeof line, " was called from a signal handler that interrupted capguard: forwarded "
-                                     "unjudged (such calls are counted in the summary)\n");
-    ssize_t w = write(2, line, o);
+    struct asbuf o = {.n = 0};
+    put_s(&o, "capguard: ");
+    put_s(&o, cg_hooks[hook].name);
+    put_s(&o, " was called from a signal handler that interrupted capguard: forwarded unjudged (such calls are "
+              "counted in the summary)\n");
+    ssize_t w = write(2, o.b, o.n);
     (void)w;
 }
 

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "asfmt.h"
 #include "core.h"
 
 #define CG_EXPORT __attribute__((visibility("default")))
@@ -101,38 +102,7 @@ CG_EXPORT sighandler_t signal(int sig, sighandler_t handler)
     return old.sa_handler;
 }
 
-/* ---- reporting a call judged in a handler: write() only, numbers formatted by hand ---- */
-struct asbuf {
-    char b[1024];
-    size_t n;
-};
-
-static void put_s(struct asbuf *o, const char *s)
-{
-    while (s && *s && o->n + 1 < sizeof o->b)
-        o->b[o->n++] = *s++;
-}
-
-static void put_u(struct asbuf *o, unsigned long long v)
-{
-    char d[24];
-    int i = 0;
-    do
-        d[i++] = (char)('0' + v % 10);
-    while ((v /= 10) && i < (int)sizeof d);
-    while (i && o->n + 1 < sizeof o->b)
-        o->b[o->n++] = d[--i];
-}
-
-static void put_i(struct asbuf *o, long long v)
-{
-    if (v < 0) {
-        put_s(o, "-");
-        v = -v;
-    }
-    put_u(o, (unsigned long long)v);
-}
-
+/* ---- reporting a call judged in a handler: write() only (asfmt.h) ---- */
 static unsigned handler_reports;
 
 void cg_report_in_handler(const struct cg_call *c)

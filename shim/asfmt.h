@@ -1,0 +1,37 @@
+/* Async-signal-safe formatting into a fixed buffer: strings and integers by hand, no stdio, no
+ * allocation (signal-handler paths: core.c, signals.c). */
+#ifndef CG_ASFMT_H
+#define CG_ASFMT_H
+#include <stddef.h>
+
+struct asbuf {
+    char b[1024];
+    size_t n;
+};
+
+static inline void put_s(struct asbuf *o, const char *s)
+{
+    while (s && *s && o->n + 1 < sizeof o->b)
+        o->b[o->n++] = *s++;
+}
+
+static inline void put_u(struct asbuf *o, unsigned long long v)
+{
+    char d[24];
+    int i = 0;
+    do
+        d[i++] = (char)('0' + v % 10);
+    while ((v /= 10) && i < (int)sizeof d);
+    while (i && o->n + 1 < sizeof o->b)
+        o->b[o->n++] = d[--i];
+}
+
+static inline void put_i(struct asbuf *o, long long v)
+{
+    if (v < 0) {
+        put_s(o, "-");
+        v = -v;
+    }
+    put_u(o, (unsigned long long)v);
+}
+#endif
