@@ -15,7 +15,9 @@ CFLAGS_COMMON := -std=gnu11 -O2 -g -fPIC -Wall -Wextra -Wshadow -Wstrict-prototy
                  -Wmissing-prototypes -Wvla $(WERROR) $(SAN)
 SHIM_CFLAGS := $(CFLAGS_COMMON) -fvisibility=hidden -ftls-model=initial-exec \
                -DCG_VERSION=\"$(VERSION)\" -D_GNU_SOURCE
-SHIM_SRC := $(wildcard shim/*.c)
+# The shim's layers, bottom to top (docs/ARCHITECTURE.md): a file's directory is its layer.
+SHIM_LAYERS := base model features pipeline report
+SHIM_SRC := $(foreach l,$(SHIM_LAYERS),$(wildcard shim/$(l)/*.c))
 SHIM_OBJ := $(SHIM_SRC:shim/%.c=$(BUILD)/shim/%.o)
 ifeq ($(ARCH),x86_64)
 SHIM_OBJ += $(BUILD)/shim/dlsym_x86_64.o
@@ -31,11 +33,12 @@ $(BUILD)/.deps: scripts/deps.sh
 
 $(BUILD)/shim/%.o: shim/%.c $(SHIM_HDR) $(BUILD)/.deps
 	@mkdir -p $(dir $@)
-	$(CC) $(SHIM_CFLAGS) -c $< -o $@
+	$(CC) $(SHIM_CFLAGS) -iquote shim -c $< -o $@
 
-# resolve.c and signals.c are never instrumented: libasan's and libtsan's start-up call dlsym
-# (our trampoline, then cg_dlsym_redirect) and sigaction (ours) before their runtime is ready.
-$(BUILD)/shim/resolve.o $(BUILD)/shim/signals.o: SHIM_CFLAGS += $(if $(SAN),-fno-sanitize=all)
+# What the dlsym trampoline and sigaction reach is never instrumented: libasan's and libtsan's
+# start-up call dlsym (our trampoline, then cg_dlsym_redirect) and sigaction (ours) before their
+# runtime is ready.
+$(BUILD)/shim/base/real.o $(BUILD)/shim/pipeline/redirect.o $(BUILD)/shim/pipeline/signals.o: SHIM_CFLAGS += $(if $(SAN),-fno-sanitize=all)
 
 $(BUILD)/shim/%.o: shim/%.S
 	@mkdir -p $(dir $@)
@@ -43,20 +46,21 @@ $(BUILD)/shim/%.o: shim/%.S
 
 $(BUILD)/exports.map: shim/exports.map.in shim/hooks.def
 	@mkdir -p $(BUILD)
-	$(CC) -E -P -x c -Ishim $< -o $@
+	$(CC) -E -P -x c -iquote shim $< -o $@
 
 $(BUILD)/libcapguard.so: $(SHIM_OBJ) $(BUILD)/exports.map
 	$(CC) -shared -Wl,-soname,libcapguard.so -Wl,--version-script=$(BUILD)/exports.map \
 	  -Wl,-z,defs $(SAN) -o $@ $(SHIM_OBJ) -ldl -lpthread
 
-$(BUILD)/capguard: tools/capguard.c shim/config.def
+$(BUILD)/capguard: tools/capguard.c $(SHIM_HDR)
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS_COMMON) -DCG_VERSION=\"$(VERSION)\" -Ishim -o $@ $<
+	$(CC) $(CFLAGS_COMMON) -DCG_VERSION=\"$(VERSION)\" -iquote shim -o $@ $<
 
 include tests/fakes/fakes.mk
 include tests/scenarios/scenarios.mk
 include tests/fault/fault.mk
 include tests/fuzz/fuzz.mk
+include bench/bench.mk
 
 $(SCEN_BIN): $(BUILD)/.deps | $(FAKES_OUT)/libcudart.so $(FAKES_OUT)/libnccl.so
 
@@ -84,8 +88,5 @@ clean:
 .PHONY: docs
 docs: docs/hooks.md
 docs/hooks.md: docs/hooks.md.in shim/hooks.def
-	$(CC) -E -P -x c -Ishim $< | sed -e 's/^@@//' -e 's/^@@$$//' > $@
+	$(CC) -E -P -x c -iquote shim $< | sed -e 's/^@@//' -e 's/^@@$$//' > $@
 
-.PHONY: bench
-bench: all fakes
-	@bench/run.sh

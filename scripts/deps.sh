@@ -6,6 +6,7 @@ set -u
 needs="uthash-dev:/usr/include/uthash.h libopenmpi-dev:mpicc openmpi-bin:mpirun"
 # clang + libclang-rt-dev: the fuzz target (tests/fuzz, libFuzzer); the check is a file of the
 # libclang-rt-dev package itself, whatever clang version it brings (libclang_rt.fuzzer).
+[ "${1:-build}" = bench ] && needs="$needs valgrind:valgrind"
 [ "${1:-build}" = test ] && needs="$needs python3:python3 clang:clang libclang-rt-dev:/usr/share/doc/libclang-rt-dev/copyright"
 missing=""
 for n in $needs; do

@@ -19,12 +19,9 @@ enum cg_kind {
 };
 
 /* Policy classes: what CAPGUARD_POLICY names (besides entry points); classes.def. */
-enum cg_class {
-#define CLASS(name, help) CG_CLASS_##name,
-#include "classes.def"
-#undef CLASS
-    CG_CLASS_COUNT
-};
+#include "vocab.h"
+#define CG_CLASS_ENUM_(name, help) CG_CLASS_##name
+enum cg_class { CG_CLASS_NONE, CG_CLASSES(CG_CLASS_ENUM_, CG_COMMA_), CG_CLASS_COUNT };
 
 struct cg_kind_desc {
     const char *name, *help;
@@ -32,6 +29,22 @@ struct cg_kind_desc {
     unsigned char always, memo, defer, track, query, model, watch;
 };
 extern const struct cg_kind_desc cg_kinds[K_COUNT];
+
+/* The gate: one word every wrapper tests before anything else (base/state.c keeps it). A
+ * wrapper whose kind's mask meets none of its bits is a plain forward. */
+enum {
+    CG_GATE_INIT = 1,    /* not yet initialised: every hook goes to its slow path once */
+    CG_GATE_ON = 2,      /* capguard is on: kinds always judged, and watched kinds (observer) */
+    CG_GATE_CAPTURE = 4, /* a capture is active */
+    CG_GATE_MEMO = 8,    /* the memo holds buffers or knows workspaces: allocations and frees look */
+};
+enum {
+#define KIND(name, cls, always, memo, defer, track, query, model, watch, help)                  \
+    CG_MASK_K_##name = CG_GATE_INIT | CG_GATE_CAPTURE | ((always) || (watch) ? CG_GATE_ON : 0) | \
+                       ((memo) && !(always) ? CG_GATE_MEMO : 0),
+#include "kinds.def"
+#undef KIND
+};
 
 enum cg_hook {
 #define HOOK(lib, name, kind, info, n, sig) HK_##name,
@@ -45,16 +58,28 @@ struct cg_hook_desc {
     enum cg_lib lib;
     enum cg_kind kind;
     int nargs;
-    void *wrapper; /* capguard's exported wrapper */
 };
 
 /* Arguments passed by value as structs: same size and layout as CUDA's / NCCL's. */
 typedef struct { char b[128]; } cg_nccl_id;  /* ncclUniqueId */
 typedef struct { char b[64]; } cg_ipc_handle; /* cudaIpcMemHandle_t, CUipcMemHandle */
 
-/* One intercepted call, as the wrapper saw it. */
+#define CG_KEY_MAX 256
+
+/* The call's strings, on the slow path's stack beside the record (never zeroed as a whole: each
+ * starts empty). What a later stage needs travels here, not in thread-locals. */
+struct cg_call_text {
+    char key[CG_KEY_MAX + 64]; /* the memo's key of the call (or a collective's record id) */
+    char site[256];            /* the call's site, brief ("file.py:12 in f" or "module+0x1234") */
+    char d2h_site[160];        /* the captured device-to-host copy that made a sync's rejection */
+    char cause[320];           /* K_END: the first call CUDA refused in the capture, and where */
+};
+
+/* One intercepted call, as the wrapper saw it: the record every stage reads and fills. The
+ * wrapper zeroes it (keep it small: the hot fields only) and points `text` at its strings. */
 struct cg_call {
     int hook;
+    /* from the arguments (hooks.def `info`) */
     void *stream;   /* stream argument, raw handle */
     void *event;
     void *ptr;
@@ -64,26 +89,39 @@ struct cg_call {
     int d2h;        /* device-to-host copy */
     int blocking;   /* a begin's stream synchronizes with the legacy stream */
     size_t bytes;
-    uintptr_t a[8];  /* raw arguments the communicator/workspace model needs (memo.c) */
+    uintptr_t a[8];  /* raw arguments the communicator/workspace model needs (the memo) */
     uintptr_t arg0; /* the single argument of a deferrable call */
+    void *ra;       /* the caller's return address: the call site, unsymbolized */
+    /* the pipeline */
     int ret;        /* what the wrapper returns */
     int real_ret;   /* what the real call returned (when it ran) */
     int forwarded;
     int saved_errno;
-    /* filled by the judge and the policy */
+    int act;        /* enum cg_action: what the features decided */
+    int decided;    /* a feature decided (later features' on_enter do not run) */
+    int in_handler; /* made by a signal handler that interrupted the program (signals.c): judged
+                     * without allocating, symbolizing or the memo; reported async-signal-safely */
+    int relaxed_from; /* the thread's mode before a relaxed call */
+    uint64_t watch_prev; /* the observer slot before this call (restored when it returns) */
+    /* the model */
     int verdict;    /* what CUDA returns for this call now (0 = legal) */
     int reason;     /* enum cg_reason */
     int cap;        /* capture slot the verdict concerns, -1 none */
     uint64_t cap_id;      /* that capture, copied while the model was locked */
     int cap_mode;
     uintptr_t cap_stream;
+    int began;      /* K_BEGIN: the capture was tracked (cap, cap_id) */
+    int untracked;  /* K_BEGIN: beyond the model's bound: not guarded */
+    int ended;      /* K_END: the capture the model forgot (cap_id; its cause in text->cause) */
+    int after_captures; /* no capture may be active any more: work held back may run */
+    /* the guard and the memo */
     int policy;     /* enum cg_policy applied */
     int action;     /* enum cg_outcome taken */
-    int relaxed_from; /* the thread's mode before a relaxed call */
-    int queue_full;   /* a deferral refused: the deferred-call queue is at CAPGUARD_DEFER_MAX */
-    int in_handler;   /* made by a signal handler that interrupted the program (signals.c): judged
-                       * without allocating, symbolizing or the memo; reported async-signal-safely */
-    char d2h_site[160]; /* the captured device-to-host copy that made a sync's rejection */
+    int queue_full; /* a deferral refused: the deferred-call queue is at CAPGUARD_DEFER_MAX */
+    int memo_seen;  /* the memo decided this call (it sees the result) */
+    int site_done;  /* text->site and call_hash are filled */
+    uint64_t call_hash; /* the call's site as a hash (memo keys: the same on every rank) */
+    struct cg_call_text *text;
 };
 
 enum cg_action { CG_ACT_FORWARD, CG_ACT_RELAX, CG_ACT_RETURN };
@@ -115,6 +153,25 @@ int cg_hook_by_name(const char *name);
 #define CG_ARGS_6(T1, a1, T2, a2, T3, a3, T4, a4, T5, a5, T6, a6) a1, a2, a3, a4, a5, a6
 #define CG_ARGS_7(T1, a1, T2, a2, T3, a3, T4, a4, T5, a5, T6, a6, T7, a7) a1, a2, a3, a4, a5, a6, a7
 #define CG_ARGS_8(T1, a1, T2, a2, T3, a3, T4, a4, T5, a5, T6, a6, T7, a7, T8, a8) a1, a2, a3, a4, a5, a6, a7, a8
+/* The same lists after a first parameter: ", T1 a1, ..." (empty for none). */
+#define CG_PARAMS_TAIL_0()
+#define CG_PARAMS_TAIL_1(...) , CG_PARAMS_1(__VA_ARGS__)
+#define CG_PARAMS_TAIL_2(...) , CG_PARAMS_2(__VA_ARGS__)
+#define CG_PARAMS_TAIL_3(...) , CG_PARAMS_3(__VA_ARGS__)
+#define CG_PARAMS_TAIL_4(...) , CG_PARAMS_4(__VA_ARGS__)
+#define CG_PARAMS_TAIL_5(...) , CG_PARAMS_5(__VA_ARGS__)
+#define CG_PARAMS_TAIL_6(...) , CG_PARAMS_6(__VA_ARGS__)
+#define CG_PARAMS_TAIL_7(...) , CG_PARAMS_7(__VA_ARGS__)
+#define CG_PARAMS_TAIL_8(...) , CG_PARAMS_8(__VA_ARGS__)
+#define CG_ARGS_TAIL_0()
+#define CG_ARGS_TAIL_1(...) , CG_ARGS_1(__VA_ARGS__)
+#define CG_ARGS_TAIL_2(...) , CG_ARGS_2(__VA_ARGS__)
+#define CG_ARGS_TAIL_3(...) , CG_ARGS_3(__VA_ARGS__)
+#define CG_ARGS_TAIL_4(...) , CG_ARGS_4(__VA_ARGS__)
+#define CG_ARGS_TAIL_5(...) , CG_ARGS_5(__VA_ARGS__)
+#define CG_ARGS_TAIL_6(...) , CG_ARGS_6(__VA_ARGS__)
+#define CG_ARGS_TAIL_7(...) , CG_ARGS_7(__VA_ARGS__)
+#define CG_ARGS_TAIL_8(...) , CG_ARGS_8(__VA_ARGS__)
 /* The single argument of a one-argument call, as an integer (for the deferred queue). */
 #define CG_ARG0_0() 0
 #define CG_ARG0_1(T1, a1) ((uintptr_t)(a1))

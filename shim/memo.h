@@ -1,33 +1,71 @@
-/* What memo.c shares with coll.c (the collectives' record and the NCCL counters).
- * Internal to the memoization: nothing else includes it. */
+/* Inside the memo (features/store.c, memo.c, coll.c): the object store and what the memo's files
+ * share. Nothing outside the memo includes it. store.c is the bottom (locks, objects, keys'
+ * history, the memo's log lines and guard); memo.c (the module: one operations table per call
+ * kind and per object kind) and coll.c (collective records, NCCL counters) use it. */
 #ifndef CG_MEMO_H
 #define CG_MEMO_H
 #include <pthread.h>
-#include "core.h"
+#include "features.h"
 #include "table.h"
 
-#define CG_KEY_MAX 256
-#define FNV0 1469598103934665603ull
+enum obj_type { OBJ_MPI_COMM, OBJ_NCCL_COMM, OBJ_IPC_MAP, OBJ_WORKSPACE, OBJ_NCCL_MEM, OBJ_REG, OBJ_TYPES };
 
-void memo_lock(void);   /* reserves lockmem spares, then locks */
-void memo_unlock(void); /* unlocks, then frees what was dropped under it */
-enum cg_memo_bound { CG_BOUND_KEYS, CG_BOUND_OBJECTS, CG_BOUND_COLL };
+struct cg_keyset;
+struct cg_obj {
+    uint64_t id;
+    int type;         /* enum obj_type */
+    char key[CG_KEY_MAX];
+    uintptr_t handle;
+    uintptr_t aux;    /* the communicator of a registration */
+    size_t size;
+    int refs;         /* references the program holds */
+    int held;         /* released by the program; the real release is held back */
+    int shareable;    /* a live one may be handed to a second initialisation with its key */
+    int release_hook;
+    struct cg_keyset *set;            /* the objects with this key */
+    struct cg_obj *knext, *kprev;     /* in set */
+    struct cg_obj *hnext, *hprev;     /* in the held list, oldest first */
+    UT_hash_handle hh;                /* by handle */
+};
+
+void cg_memo_lock(void);   /* reserves lockmem spares, then locks */
+void cg_memo_unlock(void); /* unlocks, then frees what was dropped under it */
+enum cg_memo_bound { CG_BOUND_KEYS, CG_BOUND_OBJECTS, CG_BOUND_COLL, CG_BOUND_NCCL };
 void cg_memo_bound_reached(enum cg_memo_bound which, const char *what); /* said once per bound */
-extern __thread char t_key[CG_KEY_MAX + 64], t_site[256]; /* the call being decided (no nesting: depth guard) */
+
+/* store.c: objects (lock held unless said) */
+struct cg_obj *cg_obj_by_handle(uintptr_t h);
+struct cg_obj *cg_obj_to_serve(int type, const char *key); /* a held one, else a live shareable one */
+int cg_obj_add(int type, const char *key, uintptr_t handle, uintptr_t aux, size_t size, int shareable); /* -1: at the bound */
+void cg_obj_add_locked(int type, const char *key, uintptr_t handle, uintptr_t aux, size_t size, int shareable);
+void cg_obj_drop(struct cg_obj *o);
+void cg_obj_hold(struct cg_obj *o, int release_hook);
+void cg_obj_unhold(struct cg_obj *o);
+struct cg_obj *cg_obj_oldest_held(void);
+void cg_obj_forget_type(int type); /* takes the lock */
+int cg_memo_name_of(uintptr_t handle, char *out, size_t n); /* "#id"; takes the lock */
+uint64_t cg_memo_id_of(uintptr_t handle);                   /* lock held; 0: not ours */
+void cg_store_after_fork(void);
+void cg_store_summary(void);
+int cg_store_has_history(void);
+
+/* store.c: the memo's decisions */
 int cg_memo_capturing(void);
 int cg_memo_serving(void);
+int cg_memo_holding(void);
 void cg_memo_log(const struct cg_call *c, const char *decision, const char *key, const char *site, int refs);
-enum cg_action cg_memo_guard(struct cg_call *c, int reason);
-enum cg_action cg_memo_served(struct cg_call *c, const char *decision, const char *key, const char *site, int refs);
-void cg_memo_site(struct cg_site *s);
-uint64_t cg_fnv(const void *p, size_t n, uint64_t h);
+void cg_memo_note_init(const struct cg_call *c, const char *key, const char *site, int served);
+void cg_memo_guard(struct cg_call *c, int reason);
+void cg_memo_served(struct cg_call *c, const char *decision, const char *key, const char *site, int refs);
+int cg_mpi_unknown_for(const struct cg_call *c);
+uint64_t cg_memo_site(struct cg_call *c); /* fills c->text->site once; the call's site hash */
 
 /* coll.c */
-enum cg_action cg_coll_decide(struct cg_call *c);
+int cg_coll_decide(struct cg_call *c);
 void cg_coll_after(struct cg_call *c);
-enum cg_action cg_unique_id_decide(struct cg_call *c);
+int cg_unique_id_decide(struct cg_call *c);
 void cg_unique_id_after(struct cg_call *c);
 void cg_nccl_count(const struct cg_call *c);
 void cg_coll_summary(void);
-void cg_coll_reset_after_fork(void);
+void cg_coll_after_fork(void);
 #endif

@@ -10,7 +10,6 @@ void *cg_mem_take(size_t n);
 void cg_mem_drop(void *p);
 void cg_mem_flush(void);
 void cg_mem_orphan(void *p); /* a forked child keeps what it drops reachable, never frees it */
-void cg_mem_reset_after_fork(void);
 #define HASH_NONFATAL_OOM 1
 #define uthash_malloc(sz) cg_mem_take(sz)
 #define uthash_free(ptr, sz) cg_mem_drop(ptr)

@@ -254,7 +254,7 @@ grep -q 'CAPGUARD_STACK_DEPTH="abc" is not valid (accepted: 0..64); using the de
   [ "$(rcs c.depth)" = "sync=0 end=0" ] && ok "config: a bad number is named with what is accepted, and the run goes on" ||
   bad "config: bad number" "$(head -2 "$T/c.depth.err")"
 run bogus c.mode "$S/sync_inside" device
-grep -q 'CAPGUARD="bogus" is not valid (accepted: 0|1|observe|reject|defer|relax); using the default "0"' "$T/c.mode.err" &&
+grep -q 'CAPGUARD="bogus" is not valid (accepted: 0|1|auto|observe|reject|defer|relax); using the default "0"' "$T/c.mode.err" &&
   [ "$(rcs c.mode)" = "sync=900 end=901" ] && ok "config: a bad CAPGUARD is named and capguard stays off" ||
   bad "config: bad CAPGUARD" "$(head -2 "$T/c.mode.err")"
 EXTRA_ENV="CAPGUARD_POLICY=SYNC:maybe,cudaDeviceSynchronize:reject" run 1 c.pol "$S/sync_inside" device
@@ -374,7 +374,7 @@ fi
 
 # ---- the library itself ----
 want=$( (printf '#define HOOK(lib, name, ...) name\n#define HOOK_CUSTOM(lib, name, kind) name\n#include "hooks.def"\n' |
-  cc -E -P -x c -Ishim - | tr ' ' '\n' | grep -E '^[A-Za-z_][A-Za-z0-9_]*$'; echo dlsym) | sort)
+  cc -E -P -x c -iquote shim - | tr ' ' '\n' | grep -E '^[A-Za-z_][A-Za-z0-9_]*$'; echo dlsym) | sort)
 have=$(nm -D --defined-only "$LIB" | awk '{ print $3 }' | sed 's/@.*//' | sort)
 expect_eq "library: exports exactly the hooked entry points and dlsym ($(echo "$want" | wc -l))" "$have" "$want"
 expect_eq "library: needs only libc" "$(readelf -d "$LIB" | grep NEEDED | grep -v -E "libc\.so|libdl\.so|libpthread\.so|$NEEDED_OK" | wc -l)" "0"

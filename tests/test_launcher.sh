@@ -94,7 +94,7 @@ else fail policy_option "--policy reject gave \"$a\", --policy=observe gave \"$(
 
 cg -- run --policy bogus -- sh -c 'echo "$CAPGUARD"'
 if [ $rc -eq 0 ] && [ "$(out)" = 1 ] && grep -qF -- '--policy "bogus" is not valid' "$T/err" \
-    && grep -qF '0|1|observe|reject|defer|relax' "$T/err" && grep -qF 'using the default "1"' "$T/err"; then
+    && grep -qF '0|1|auto|observe|reject|defer|relax' "$T/err" && grep -qF 'using the default "1"' "$T/err"; then
     pass bad_policy_message_and_default
 else fail bad_policy_message_and_default "want the message naming \"bogus\" and the accepted list, and CAPGUARD=1"; fi
 

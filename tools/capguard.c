@@ -27,6 +27,8 @@ struct cg_var {
     const char *name, *def, *accepted, *help;
 };
 
+#include "vocab.h"
+
 static const struct cg_var cg_vars[] = {
 #define CG_VAR(name, field, type, def, accepted, help) { #name, def, accepted, help },
 #include "config.def"
@@ -48,8 +50,20 @@ static const char *mode_accepted(void)
     for (size_t i = 0; i < N_VARS; i++)
         if (strcmp(cg_vars[i].name, "CAPGUARD") == 0)
             return cg_vars[i].accepted;
-    return "0|1|observe|reject|defer|relax";
+    return "0|1|" CG_POLICY_WORDS;
 }
+
+/* The vocabulary's tables, for --help (the same rows the library parses). */
+struct cg_word {
+    const char *name, *help;
+};
+#define POL_ROW_(name, coll, help) {#name, help}
+#define SCOPE_ROW_(name, serve, hold, help) {#name, help}
+#define CLASS_ROW_(name, help) {#name, help}
+static const struct cg_word policies[] = {CG_POLICIES(POL_ROW_, CG_COMMA_)};
+static const struct cg_word scopes[] = {CG_SCOPES(SCOPE_ROW_, CG_COMMA_)};
+static const struct cg_word classes[] = {CG_CLASSES(CLASS_ROW_, CG_COMMA_)};
+#define N_OF(a) (sizeof(a) / sizeof(a)[0])
 
 static int policy_valid(const char *p)
 {
@@ -275,12 +289,12 @@ static void print_export(const char *name, const char *value)
     puts("'");
 }
 
-/* Prints `lead` then `text` word-wrapped, every line starting with `indent`. */
-static void wrap(const char *indent, const char *lead, const char *text)
+/* Prints `first` then `text` word-wrapped, the next lines starting with `indent`. */
+static void wrap_hang(const char *first, const char *indent, const char *text)
 {
-    size_t col = strlen(indent) + strlen(lead);
+    size_t col = strlen(first);
     int line_empty = 1; /* no word of `text` on this line yet */
-    printf("%s%s", indent, lead);
+    fputs(first, stdout);
     while (*text) {
         size_t w = strcspn(text, " ");
         if (!line_empty && col + 1 + w > WRAP_COLS) {
@@ -300,6 +314,34 @@ static void wrap(const char *indent, const char *lead, const char *text)
     putchar('\n');
 }
 
+/* Prints `lead` then `text` word-wrapped, every line starting with `indent`. */
+static void wrap(const char *indent, const char *lead, const char *text)
+{
+    char first[160];
+    snprintf(first, sizeof first, "%s%s", indent, lead);
+    wrap_hang(first, indent, text);
+}
+
+static void print_words(const struct cg_word *w, size_t n)
+{
+    char lead[40];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(lead, sizeof lead, "  %-10s ", w[i].name);
+        wrap_hang(lead, "             ", w[i].help);
+    }
+}
+
+/* `capguard vars`: the variables' table as the library compiled it (config.def with the
+ * vocabulary's words in place), one CG_VAR row a line: the tests and the docs read this. */
+static int cmd_vars(void)
+{
+#define CG_VAR(name, field, type, def, accepted, help) \
+    printf("CG_VAR(%s, %s, %s, \"%s\", \"%s\", \"%s\")\n", #name, #field, #type, def, accepted, help);
+#include "config.def"
+#undef CG_VAR
+    return 0;
+}
+
 static void print_help(void)
 {
     char line[256];
@@ -315,10 +357,11 @@ static void print_help(void)
 "  capguard env [--policy P] [--log-dir D] [--quiet]\n"
 "      print the export lines that run would set (for srun wrappers and other launchers)\n"
 "  capguard version      print the version and the library that run would preload\n"
+"  capguard vars         print the table of CAPGUARD_* variables (name, type, default, accepted)\n"
 "  capguard help         this text (also --help, -h)\n"
 "\n"
 "Options of run and env:\n"
-"  --policy P, --policy=P     CAPGUARD=P; one of 0|1|observe|reject|defer|relax (default: the\n"
+"  --policy P, --policy=P     CAPGUARD=P; one of 0|1|" CG_POLICY_WORDS " (default: the\n"
 "                             current CAPGUARD if set and not 0, else 1; a bad value: 1)\n"
 "  --log-dir D, --log-dir=D   CAPGUARD_LOG_DIR=D, made absolute\n"
 "  --quiet                    CAPGUARD_QUIET=1\n"
@@ -327,38 +370,24 @@ static void print_help(void)
 "  DIR being the directory of the capguard executable. Exit 127 if it is missing or CMD cannot\n"
 "  run, 2 on a usage error; else CMD's own status (capguard execs it).\n"
 "\n"
-"Policies (CAPGUARD=P for every class; CAPGUARD_POLICY per class or entry point):\n"
-"  observe  forward the call and report it; the result is unchanged\n"
-"  reject   do not forward; return CUDA's own error (cudaErrorStreamCaptureUnsupported),\n"
-"           the capture stays valid and the failure is immediate and named\n"
-"  defer    syncs and frees are queued and run when the last capture ends;\n"
-"           what cannot wait (an allocation needs its pointer) is relaxed\n"
-"  relax    the thread's capture mode is exchanged to Relaxed around the call,\n"
-"           where that makes it legal\n"
-"  auto     CAPGUARD=1, the default table:\n"
-"           - allocations, and syncs of streams that are not capturing: relaxed\n"
-"           - syncs of the capturing stream or of the device: deferred to the capture's end,\n"
-"             unless the capture recorded a device-to-host copy (then rejected: the host\n"
-"             would read stale data)\n"
-"           - frees: deferred\n"
-"           - legacy-stream work during a capture on a blocking stream: rejected\n"
-"           - communicator inits and MPI collectives during a capture that the memo does\n"
-"             not answer: rejected (MPI_ERR_OTHER / ncclInvalidUsage) instead of a hang\n"
+"Policies (CAPGUARD=P for every class; CAPGUARD_POLICY per class or entry point; shim/policies.def):\n", stdout);
+    print_words(policies, N_OF(policies));
+    fputs(
+"  Communicator inits and MPI collectives during a capture that the memo does not answer are\n"
+"  rejected (MPI_ERR_OTHER / ncclInvalidUsage) instead of hanging, under every policy but observe.\n"
 "\n"
-"Memoization (CAPGUARD_MEMO=capture|always|off): communicators (MPI splits/dups, NCCL inits and\n"
+"Memoization (CAPGUARD_MEMO; shim/scopes.def): communicators (MPI splits/dups, NCCL inits and\n"
 "splits), NCCL registrations, IPC-exported workspaces and IPC mappings are remembered by\n"
-"(rank, world_size, dtype) plus what tells them apart; a repeat is served what exists (inside\n"
-"captures only, or always); MPI collectives inside a capture are answered from the record of\n"
-"the same call with byte-identical input. Every repeat is reported, in every scope.\n"
+"(rank, world_size, dtype) plus what tells them apart; a repeat is served what exists; MPI\n"
+"collectives inside a capture are answered from the record of the same call with byte-identical\n"
+"input. Every repeat is reported, in every scope. The scopes:\n", stdout);
+    print_words(scopes, N_OF(scopes));
+    fputs(
 "\n"
-"Policy classes (keys of CAPGUARD_POLICY, besides entry-point names such as cudaFree):\n"
-"  SYNC    device, stream and event synchronization; stream and event queries\n"
-"  ALLOC   allocations (cudaMalloc, cuMemAlloc, host alloc, managed) and host registration\n"
-"  FREE    frees and host unregistration\n"
-"  MEMCPY  copies and sets: synchronous ones on the legacy stream, asynchronous ones\n"
-"          (device-to-host ones are remembered per capture)\n"
-"  HOST_COLL  MPI collectives (Barrier, Bcast, Allgather(v), Allreduce, Gather, Alltoall)\n"
-"  COMM_INIT  communicator init/split/dup/finalize, NCCL window registration, unique ids\n"
+"Policy classes (keys of CAPGUARD_POLICY, besides entry-point names such as cudaFree;\n"
+"shim/classes.def):\n", stdout);
+    print_words(classes, N_OF(classes));
+    fputs(
 "\n"
 "Environment (read by libcapguard.so; generated from shim/config.def):\n", stdout);
     for (size_t i = 0; i < N_VARS; i++) {
@@ -434,6 +463,8 @@ int main(int argc, char **argv)
         return cmd_run(argc, argv);
     if (strcmp(sub, "env") == 0)
         return cmd_env(argc, argv);
+    if (strcmp(sub, "vars") == 0)
+        return cmd_vars();
     if (strcmp(sub, "version") == 0 || strcmp(sub, "--version") == 0)
         return cmd_version();
     if (strcmp(sub, "help") == 0 || strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {

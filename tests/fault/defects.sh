@@ -95,7 +95,7 @@ check "defer: 16 threads x 500 Global captures with deferred frees and syncs, 6 
 
 # ---- 8: bounded memory ----
 MPIRUN="timeout 120 mpirun --oversubscribe --allow-run-as-root -np 1"
-frun bounds 150 -- $MPIRUN -x CAPGUARD=1 -x CAPGUARD_MEMO_KEYS=64 -x CAPGUARD_COLL_BYTES=1048576 \
+frun bounds 150 -- $MPIRUN -x CAPGUARD=1 -x CAPGUARD_MEMO_KEYS=64 -x CAPGUARD_COLL_BYTES=1048576 -x CAPGUARD_COLL_RECORD_MAX=1048576 \
   -x CAPGUARD_LOG_DIR="$T/bounds.logs" "$F/defect_bounds_mpi"
 read -r _ rs _ rc_ < <(grep '^rss_splits_kib' "$T/bounds.out")
 # (the resident set says nothing about capguard under a sanitizer's allocator: not measured there)

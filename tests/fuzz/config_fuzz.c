@@ -44,7 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "core.h"
+#include "base.h"
 
 extern char **environ;
 void __sanitizer_set_report_fd(void *fd);
@@ -206,7 +206,7 @@ static void check_numeric(const struct var *x, const char *v, int mode)
         want = list_index(x->accepted, v);
     if (f == want)
         return;
-    if (is(x, "MEMO") && !v && mode == CG_POL_OBSERVE && f == CG_MEMO_OFF)
+    if (is(x, "MEMO") && !v && mode == CG_POL_OBSERVE && f == CG_MEMO_off)
         return; /* CAPGUARD=observe changes no result: the memo is off unless asked for */
     fail(x->name, v, "holds %d, expected %d (%s)", f, want, x->accepted);
 }
@@ -367,7 +367,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         dup2(saved_err, 2);
     environ = saved_environ;
 
-    if (plant && cg_cfg.mode == CG_POL_RELAX) /* the first UINT variable one past its maximum */
+    if (plant && cg_cfg.mode == CG_POL_relax) /* the first UINT variable one past its maximum */
         for (size_t i = 0; i < NVARS; i++) {
             unsigned long long lo, hi;
             if (is(&vars[i], "UINT") && vars[i].size == sizeof(unsigned) && range_of(vars[i].accepted, &lo, &hi) &&

@@ -15,8 +15,8 @@ FUZZ_ARGS ?=
 FUZZ_DIR := $(BUILD)/fuzz
 FUZZ_BIN := $(FUZZ_DIR)/config_fuzz
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -fno-omit-frame-pointer $(filter -D%,$(SHIM_CFLAGS)) -Ishim $(FUZZ_SAN)
-FUZZ_SHIM_OBJ := $(patsubst shim/%.c,$(FUZZ_DIR)/shim/%.o,$(wildcard shim/*.c))
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -fno-omit-frame-pointer $(filter -D%,$(SHIM_CFLAGS)) -iquote shim $(FUZZ_SAN)
+FUZZ_SHIM_OBJ := $(patsubst shim/%.c,$(FUZZ_DIR)/shim/%.o,$(SHIM_SRC))
 
 .PHONY: fuzz fuzz-build
 fuzz-build: $(FUZZ_BIN)

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include "core.h"
+#include "base.h"
 
 #define CG_PY_FRAMES 4     /* innermost frames kept */
 #define CG_PY_WALK_MAX 64  /* frames walked at most (C-stack shim frames are skipped) */

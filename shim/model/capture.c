@@ -3,22 +3,32 @@
  * legality rules of CUDA 13 (DESIGN.md "Capture state and legality", DEVICE-FACTS.md matrix).
  * Also the gate between captures and the work run after them (deferred calls, held releases):
  * that work runs only while no capture is active or being begun, and a begin waits for it.
- * Everything here runs with the capture lock held, and only while a capture is active or
- * being begun/ended: the hot path (no capture anywhere) never reaches this file.
- * Must never: call into CUDA, symbolize, log or allocate with the lock held (the table grows
- * before the lock is taken; uthash draws on lockmem.c's spares). */
+ * The model runs with the capture lock held, and only while a capture is active or being
+ * begun/ended: the hot path (no capture anywhere) never reaches this file. Calls on threads and
+ * streams no capture concerns are judged without the lock (cg_cap_quick_legal), from counting
+ * filters of the capturing streams and captured events and counts of the captures' modes.
+ * Its module callbacks: on_enter prepares a begin (the gate) and a mode exchange, on_leave keeps
+ * the bookkeeping after the real call, and leaves on the record what the report and the
+ * features need (began, untracked, ended with its cause, after_captures).
+ * Must never: log, symbolize or allocate with the lock held (the table grows before the lock is
+ * taken; uthash draws on lockmem.c's spares). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "table.h"
-#include "core.h"
+#include "model.h"
+#include "module.h"
 
 #define CG_CAPTURES_MIN 64      /* first size of the table of active captures; it doubles */
 #define CG_CAPTURES_MAX 65536   /* a process with more at once gets the rest named, counted failed */
 #define CG_STREAM_LEGACY ((uintptr_t)1)
+enum { CG_TRACK_OK, CG_TRACK_FULL, CG_TRACK_UNTRACKED, CG_TRACK_D2H };
+
+#define CG_FILTER 4096        /* counters per filter: a key's counter > 0 means it may be in the set */
 
 static int stream_blocking(uintptr_t key);
+int cg_active_captures;
 
 struct capture {
     int used;
@@ -49,6 +59,15 @@ static int beginning;    /* begins between their gate and their bookkeeping */
 static int replaying;    /* work after captures in flight (cg_cap_after_begin) */
 static uint64_t next_id = 1;
 static unsigned untracked;
+/* Read without the lock: may this stream capture (or have joined a capture), this event be
+ * recorded in one, this thread own a capture not begun Relaxed? How many captures are Global,
+ * how many have a blocking origin stream? Changed only under the lock. */
+static unsigned short stream_filter[CG_FILTER], event_filter[CG_FILTER], owner_filter[CG_FILTER];
+static int global_captures, blocking_captures;
+
+static unsigned filter_slot(uintptr_t key) { return (unsigned)((key >> 4) ^ (key >> 16) ^ (key >> 28)) & (CG_FILTER - 1); }
+static void filter_add(unsigned short *f, uintptr_t key, int d) { __atomic_add_fetch(&f[filter_slot(key)], (unsigned short)d, __ATOMIC_RELEASE); }
+static int filter_has(const unsigned short *f, uintptr_t key) { return __atomic_load_n(&f[filter_slot(key)], __ATOMIC_ACQUIRE) != 0; }
 
 /* Room for one more capture, made before the lock is taken (never allocate under it). */
 static void grow(void)
@@ -93,7 +112,7 @@ void cg_cap_unlock(void)
     cg_mem_flush();
 }
 
-void cg_cap_reset_after_fork(void)
+static void capture_after_fork(void)
 {
     /* CUDA does not survive fork: the child starts with no capture and fresh locks.
      * The tables' memory is dropped, not freed (the parent's other threads may have been
@@ -107,13 +126,18 @@ void cg_cap_reset_after_fork(void)
     cap_n = n_used = 0;
     joined = events = NULL;
     beginning = replaying = 0;
+    memset(stream_filter, 0, sizeof stream_filter);
+    memset(event_filter, 0, sizeof event_filter);
+    memset(owner_filter, 0, sizeof owner_filter);
+    global_captures = blocking_captures = 0;
     __atomic_store_n(&cg_active_captures, 0, __ATOMIC_RELEASE);
+    cg_gate_set(CG_GATE_CAPTURE, 0);
 }
 
 /* ---- the gate: work after captures never overlaps one ---- */
 
 /* Before a real begin: wait for work after captures in flight, then hold it off. */
-void cg_cap_before_begin(void)
+static void before_begin(void)
 {
     pthread_mutex_lock(&cap_mutex);
     while (replaying)
@@ -158,6 +182,8 @@ static struct member *find(struct member *set, uintptr_t key)
     return m;
 }
 
+static unsigned short *filter_of(struct member **set) { return set == &joined ? stream_filter : event_filter; }
+
 static void put(struct member **set, uintptr_t key, int slot)
 {
     struct member *m = find(*set, key);
@@ -167,12 +193,14 @@ static void put(struct member **set, uintptr_t key, int slot)
         memset(m, 0, sizeof *m);
         m->key = key;
         HASH_ADD(hh, *set, key, sizeof m->key, m);
+        filter_add(filter_of(set), key, 1);
     }
     m->slot = slot;
 }
 
 static void drop(struct member **set, struct member *m)
 {
+    filter_add(filter_of(set), m->key, -1);
     HASH_DEL(*set, m);
     cg_mem_drop(m); /* freed once the lock is dropped */
 }
@@ -186,7 +214,7 @@ static int slot_of_stream(uintptr_t key)
     return m ? m->slot : -1;
 }
 
-static int cg_stream_capturing_slot(const struct cg_call *c)
+static int stream_capturing_slot(const struct cg_call *c)
 {
     return slot_of_stream(stream_key(c->stream, c->pt));
 }
@@ -266,7 +294,7 @@ void cg_judge(struct cg_call *c)
         break;
     case K_SYNC_STREAM:
     case K_QUERY_STREAM:
-        if ((slot = cg_stream_capturing_slot(c)) >= 0)
+        if ((slot = stream_capturing_slot(c)) >= 0)
             set_verdict(c, CG_ERR_CAPTURE_UNSUPPORTED, R_SYNC_CAPTURING, slot);
         else
             judge_unsafe(c);
@@ -301,12 +329,6 @@ int cg_cap_relaxable(const struct cg_call *c)
     return c->reason == R_UNSAFE_MODE;
 }
 
-/* Asked before the real begin: CUDA refuses (and invalidates the capture for) queries of a
- * stream that is already capturing. */
-void cg_cap_query_blocking(struct cg_call *c)
-{
-    c->blocking = stream_blocking(stream_key(c->stream, c->pt));
-}
 
 static int stream_blocking(uintptr_t key)
 {
@@ -338,15 +360,23 @@ static int begin(const struct cg_call *c, int mode)
         caps[i].mode = mode;
         caps[i].owner = cg_tid();
         caps[i].blocking = c->blocking;
+        filter_add(stream_filter, key, 1);
+        if (mode != CG_MODE_RELAXED)
+            filter_add(owner_filter, (uintptr_t)caps[i].owner << 4, 1);
+        if (mode == CG_MODE_GLOBAL)
+            __atomic_add_fetch(&global_captures, 1, __ATOMIC_RELEASE);
+        if (c->blocking)
+            __atomic_add_fetch(&blocking_captures, 1, __ATOMIC_RELEASE);
         __atomic_add_fetch(&n_used, 1, __ATOMIC_ACQ_REL);
-        __atomic_add_fetch(&cg_active_captures, 1, __ATOMIC_ACQ_REL);
+        if (__atomic_add_fetch(&cg_active_captures, 1, __ATOMIC_ACQ_REL) == 1)
+            cg_gate_set(CG_GATE_CAPTURE, 1);
         return i;
     }
     return -1;
 }
 
 /* End: forget the capture begun on c->stream; copy what a report needs first. */
-int cg_cap_end(const struct cg_call *c, uint64_t *id, char *cause, size_t n)
+static int cap_end(const struct cg_call *c, uint64_t *id, char *cause, size_t n)
 {
     int slot = -1;
     uintptr_t key = stream_key(c->stream, c->pt);
@@ -365,8 +395,16 @@ int cg_cap_end(const struct cg_call *c, uint64_t *id, char *cause, size_t n)
     if (m->slot == slot)
         drop(&events, m);
     caps[slot].used = 0;
+    filter_add(stream_filter, key, -1);
+    if (caps[slot].mode != CG_MODE_RELAXED)
+        filter_add(owner_filter, (uintptr_t)caps[slot].owner << 4, -1);
+    if (caps[slot].mode == CG_MODE_GLOBAL)
+        __atomic_sub_fetch(&global_captures, 1, __ATOMIC_RELEASE);
+    if (caps[slot].blocking)
+        __atomic_sub_fetch(&blocking_captures, 1, __ATOMIC_RELEASE);
     __atomic_sub_fetch(&n_used, 1, __ATOMIC_ACQ_REL);
-    __atomic_sub_fetch(&cg_active_captures, 1, __ATOMIC_ACQ_REL);
+    if (__atomic_sub_fetch(&cg_active_captures, 1, __ATOMIC_ACQ_REL) == 0)
+        cg_gate_set(CG_GATE_CAPTURE, 0);
     return slot;
 }
 
@@ -375,7 +413,7 @@ int cg_cap_end(const struct cg_call *c, uint64_t *id, char *cause, size_t n)
  * (CG_CAPTURES_MAX reached) or CG_TRACK_D2H (the capture's first device-to-host copy: take its
  * site with the lock dropped and hand it to cg_cap_set_d2h_site). A begin is tracked whether it
  * succeeded or not: it leaves the gate here. */
-int cg_cap_track(struct cg_call *c)
+static int cap_track(struct cg_call *c)
 {
     enum cg_kind k = cg_hooks[c->hook].kind;
     if (k == K_BEGIN) {
@@ -426,7 +464,7 @@ int cg_cap_track(struct cg_call *c)
     return CG_TRACK_OK;
 }
 
-void cg_cap_set_d2h_site(uint64_t id, const char *site)
+static void set_d2h_site(uint64_t id, const char *site)
 {
     for (int i = 0; i < (int)cap_n; i++)
         if (caps[i].used && caps[i].id == id)
@@ -451,9 +489,10 @@ int cg_cap_any_d2h(char *site, size_t n)
 }
 
 /* CUDA refused a call and invalidated the capture (id; 0: every active one): remember the
- * first such call. */
+ * first such call. Takes the lock. */
 void cg_cap_note_violation(uint64_t id, const struct cg_call *c, const char *site)
 {
+    cg_cap_lock();
     for (int i = 0; i < (int)cap_n; i++) {
         int hit = caps[i].used && (id == 0 || caps[i].id == id);
         if (!hit || caps[i].has_cause)
@@ -461,12 +500,105 @@ void cg_cap_note_violation(uint64_t id, const struct cg_call *c, const char *sit
         caps[i].has_cause = 1;
         snprintf(caps[i].cause, sizeof caps[i].cause, "%s at %s", cg_hooks[c->hook].name, site);
     }
-}
-
-const char *cg_cap_mode_name(int mode)
-{
-    static const char *const names[] = {"global", "thread_local", "relaxed"};
-    return mode >= 0 && mode <= 2 ? names[mode] : "?";
+    cg_cap_unlock();
 }
 
 unsigned cg_cap_untracked(void) { return untracked; }
+
+/* ---- without the lock: calls no capture concerns ---- */
+
+/* Could the potentially-unsafe rule prohibit a call on this thread? (judge_unsafe, from counts) */
+static int unsafe_possible(void)
+{
+    int tmode = cg_tls.mode;
+    if (tmode == CG_MODE_RELAXED)
+        return 0;
+    if (filter_has(owner_filter, (uintptr_t)cg_tid() << 4))
+        return 1;
+    return tmode == CG_MODE_GLOBAL && __atomic_load_n(&global_captures, __ATOMIC_ACQUIRE) > 0;
+}
+
+/* 1: the call is legal whatever the captures are, and the model has nothing to record for it
+ * (judge and track under the lock would conclude the same). 0: ask under the lock. */
+int cg_cap_quick_legal(const struct cg_call *c)
+{
+    uintptr_t key = stream_key(c->stream, c->pt), ev = (uintptr_t)c->event;
+    switch (cg_hooks[c->hook].kind) {
+    case K_SYNC_STREAM:
+    case K_QUERY_STREAM: return !filter_has(stream_filter, key) && !unsafe_possible();
+    case K_SYNC_EVENT:
+    case K_QUERY_EVENT: return !filter_has(event_filter, ev) && !unsafe_possible();
+    case K_ALLOC:
+    case K_FREE: return !unsafe_possible();
+    case K_LEGACY: return __atomic_load_n(&blocking_captures, __ATOMIC_ACQUIRE) == 0;
+    case K_ASYNC:
+        return !filter_has(stream_filter, key) &&
+               !(key == CG_STREAM_LEGACY && __atomic_load_n(&blocking_captures, __ATOMIC_ACQUIRE) > 0);
+    case K_EVREC: return !filter_has(stream_filter, key) && !filter_has(event_filter, ev);
+    case K_WAIT: return !filter_has(event_filter, ev);
+    default: return 0;
+    }
+}
+
+/* ---- the module ---- */
+
+/* Before a forwarded begin or mode exchange (the model's kinds are never decided otherwise). */
+static void capture_enter(struct cg_call *c)
+{
+    enum cg_kind k = cg_hooks[c->hook].kind;
+    if (k == K_XMODE && c->pmode)
+        c->mode = *c->pmode; /* the mode asked for; the real call overwrites it with the old one */
+    if (k == K_BEGIN) {
+        /* CUDA refuses (and invalidates the capture for) queries of a stream already capturing */
+        c->blocking = stream_blocking(stream_key(c->stream, c->pt));
+        before_begin(); /* no work after captures runs from here until the begin is tracked */
+    }
+}
+
+static void leave_end(struct cg_call *c)
+{
+    cg_cap_lock();
+    int slot = c->real_ret == CG_ERR_CAPTURE_WRONG_THREAD ? -1 : cap_end(c, &c->cap_id, c->text->cause, sizeof c->text->cause);
+    cg_cap_unlock();
+    c->ended = slot >= 0;
+    c->after_captures = 1;
+}
+
+/* Track a call that changes the model; takes the lock itself (several rounds: the table grows
+ * with the lock dropped, and a device-to-host copy's site is taken with it dropped). */
+static void track(struct cg_call *c)
+{
+    int r;
+    do {
+        cg_cap_lock();
+        r = cap_track(c);
+        cg_cap_unlock();
+    } while (r == CG_TRACK_FULL);
+    if (r == CG_TRACK_D2H) {
+        struct cg_site s;
+        cg_site_capture(&s);
+        cg_cap_lock();
+        set_d2h_site(c->cap_id, s.brief);
+        cg_cap_unlock();
+    }
+    if (cg_hooks[c->hook].kind == K_BEGIN) {
+        c->untracked = r == CG_TRACK_UNTRACKED;
+        c->began = c->real_ret == 0 && c->cap >= 0;
+        c->after_captures = !c->began; /* a failed begin held work after captures back */
+    }
+}
+
+static void capture_leave(struct cg_call *c)
+{
+    enum cg_kind k = cg_hooks[c->hook].kind;
+    if (!c->forwarded)
+        return;
+    if (k == K_XMODE && c->real_ret == 0)
+        cg_tls.mode = c->mode;
+    else if (k == K_END)
+        leave_end(c);
+    else if (cg_kinds[k].track && !c->in_handler && (k == K_BEGIN || !cg_cap_quick_legal(c)))
+        track(c); /* (a call no capture concerns has nothing to record) */
+}
+
+CG_MODULE(capture, .after_fork = capture_after_fork, .on_enter = capture_enter, .on_leave = capture_leave);

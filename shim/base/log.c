@@ -12,7 +12,8 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
-#include "core.h"
+#include "base.h"
+#include "module.h"
 
 #define CG_LINE_MAX (CG_NATIVE_MAX + 4096) /* an event body longer than this is logged as truncated */
 
@@ -28,7 +29,7 @@ static unsigned lines_lost;
 static pthread_mutex_t open_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 /* The child writes a log of its own: the parent's descriptor is closed in it, its counts reset. */
-void cg_log_reset_after_fork(void)
+static void log_after_fork(void)
 {
     pthread_mutex_init(&open_mutex, NULL);
     pthread_mutex_init(&write_mutex, NULL);
@@ -82,7 +83,7 @@ static void detect_rank(void)
 int cg_rank(void) { return rank; }
 int cg_world(void) { return world; }
 
-void cg_log_init(void)
+static void log_init(void)
 {
     detect_rank();
     if (gethostname(host, sizeof host) != 0)
@@ -349,3 +350,5 @@ void cg_err(const char *fmt, ...)
 
 const char *cg_log_path(void) { return __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE) >= 0 ? log_path : NULL; }
 unsigned cg_log_lines_lost(void) { return __atomic_load_n(&lines_lost, __ATOMIC_RELAXED); }
+
+CG_MODULE(log, .init = log_init, .after_fork = log_after_fork);

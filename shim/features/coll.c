@@ -3,16 +3,15 @@
  * input at the same site is answered from the record (every rank sees the same sequence, so
  * every rank answers alike), anything else is guarded. Also the ncclGetUniqueId record that lets
  * a capture-time init find its communicator, and the NCCL collective counters.
+ * Outside captures a collective costs its shape (a few calls into MPI for sizes), its site (the
+ * caller's address, symbolized once) and, when its output fits CAPGUARD_COLL_RECORD_MAX, a hash of
+ * its input and a copy of its output; larger ones are forwarded without either.
  * Must never: answer a collective whose input differs from the record, or read beyond the
  * buffers the call's own counts describe. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "table.h"
 #include "memo.h"
-#include "mpi_abi.h"
-
-#define CG_COLL_OUT_MAX (1u << 20) /* collectives with more output than this are not recorded */
 
 struct coll { /* a recorded collective and its output */
     char id[CG_KEY_MAX + 64];
@@ -23,8 +22,14 @@ struct coll { /* a recorded collective and its output */
     UT_hash_handle hh;
 };
 
+struct ncoll_key {
+    uintptr_t comm;
+    int hook; /* the nccl* entry point (pnccl* counted with it) */
+    int dtype;
+};
 struct ncoll { /* NCCL collectives per communicator, call and dtype */
-    char id[128];
+    struct ncoll_key k;
+    uint64_t comm_id; /* the memo's "#id" of the communicator when first counted, 0: not its */
     unsigned long long count;
     UT_hash_handle hh;
 };
@@ -84,7 +89,7 @@ static unsigned char *out_alloc(size_t len)
 }
 static struct ncoll *ncolls;
 
-void cg_coll_reset_after_fork(void)
+void cg_coll_after_fork(void)
 {
     cg_mem_orphan(colls);
     cg_mem_orphan(ncolls);
@@ -165,29 +170,34 @@ static int coll_shape(const struct cg_call *c, struct coll_shape *sh)
     return 0;
 }
 
-static void coll_id(const struct cg_call *c, const struct coll_shape *sh, const struct cg_site *s, char *id, size_t n)
+/* The record's id: call, communicator (the same name on every rank), shape, site. */
+static void coll_id(struct cg_call *c, const struct coll_shape *sh, char *id, size_t n)
 {
     char comm[40];
-    cg_mpi_comm_name(c->a[0], comm, sizeof comm);
+    if (cg_mpi_comm_builtin(c->a[0], comm, sizeof comm) != 0 && cg_memo_name_of(cg_mpi_handle(c->a[0]), comm, sizeof comm) != 0)
+        snprintf(comm, sizeof comm, "0x%llx", (unsigned long long)cg_mpi_handle(c->a[0]));
     snprintf(id, n, "MPI_%s comm=%s %s site=%016llx", strchr(cg_hooks[c->hook].name, '_') + 1, comm, sh->args,
-             (unsigned long long)s->call_hash);
+             (unsigned long long)cg_memo_site(c));
 }
 
-enum cg_action cg_coll_decide(struct cg_call *c)
+static int recording(void) { return cg_scopes[cg_cfg.memo].serve != 0; }
+
+int cg_coll_decide(struct cg_call *c)
 {
     struct coll_shape sh;
-    struct cg_site s;
+    char *id = c->text->key;
     if (!cg_memo_capturing())
-        return CG_ACT_FORWARD; /* recorded after the real call (cg_memo_after) */
-    if (cg_mpi_unknown_for(c) || coll_shape(c, &sh) != 0)
-        return cg_memo_guard(c, R_HOST_COLL);
-    cg_memo_site(&s);
-    coll_id(c, &sh, &s, t_key, sizeof t_key);
-    uint64_t in_hash = sh.in ? cg_fnv(sh.in, sh.in_len, FNV0) : 0;
-    if (cg_cfg.memo != CG_MEMO_OFF) {
-        memo_lock();
+        return 1; /* recorded after the real call (cg_coll_after) */
+    if (cg_mpi_unknown_for(c) || coll_shape(c, &sh) != 0) {
+        cg_memo_guard(c, R_HOST_COLL);
+        return 1;
+    }
+    coll_id(c, &sh, id, sizeof c->text->key);
+    uint64_t in_hash = sh.in ? cg_hash_bytes(sh.in, sh.in_len, CG_HASH_SEED) : 0;
+    if (recording()) {
+        cg_memo_lock();
         struct coll *r = NULL;
-        HASH_FIND_STR(colls, t_key, r);
+        HASH_FIND_STR(colls, id, r);
         int hit = r && r->in_hash == in_hash && r->out_len == sh.out_len;
         if (hit) { /* the most recently used goes last */
             HASH_DEL(colls, r);
@@ -196,34 +206,33 @@ enum cg_action cg_coll_decide(struct cg_call *c)
                 memcpy(sh.out, r->out, sh.out_len);
             r->served++;
         }
-        memo_unlock();
-        if (hit)
-            return cg_memo_served(c, "serve", t_key, s.brief, 0);
+        cg_memo_unlock();
+        if (hit) {
+            cg_memo_served(c, "serve", id, c->text->site, 0);
+            return 1;
+        }
     }
-    cg_memo_log(c, "miss", t_key, s.brief, 0);
-    return cg_memo_guard(c, R_HOST_COLL);
+    cg_memo_log(c, "miss", id, c->text->site, 0);
+    cg_memo_guard(c, R_HOST_COLL);
+    return 1;
 }
 
 void cg_coll_after(struct cg_call *c)
 {
     struct coll_shape sh;
-    struct cg_site s;
-    if (cg_cfg.memo == CG_MEMO_OFF || c->real_ret != 0 || cg_mpi_unknown_for(c) || coll_shape(c, &sh) != 0 ||
-        sh.out_len > CG_COLL_OUT_MAX)
-        return;
-    cg_memo_site(&s);
-    char id[sizeof t_key];
-    coll_id(c, &sh, &s, id, sizeof id);
-    uint64_t in_hash = sh.in ? cg_fnv(sh.in, sh.in_len, FNV0) : 0;
-    if (sh.out_len > cg_cfg.coll_bytes)
-        return; /* never fits */
+    if (!recording() || cg_mpi_unknown_for(c) || coll_shape(c, &sh) != 0 || sh.out_len > cg_cfg.coll_record_max ||
+        sh.out_len > cg_cfg.coll_bytes)
+        return; /* larger than any record may be, or than all of them together */
+    char id[sizeof c->text->key];
+    coll_id(c, &sh, id, sizeof id);
+    uint64_t in_hash = sh.in ? cg_hash_bytes(sh.in, sh.in_len, CG_HASH_SEED) : 0;
     unsigned char *out = out_alloc(sh.out_len);
     if (sh.out_len && !out)
         return;
     if (out)
         memcpy(out, sh.out, sh.out_len);
     unsigned before = coll_evicted;
-    memo_lock();
+    cg_memo_lock();
     struct coll *r = coll_get(id);
     if (r) {
         coll_set_out(r, out, sh.out_len);
@@ -231,7 +240,7 @@ void cg_coll_after(struct cg_call *c)
         out = NULL;
     }
     unsigned dropped = coll_evicted - before;
-    memo_unlock();
+    cg_memo_unlock();
     free(out);
     if (dropped)
         cg_memo_bound_reached(CG_BOUND_COLL, "CAPGUARD_COLL_BYTES/CAPGUARD_MEMO_KEYS: the least recently used collective records "
@@ -240,78 +249,91 @@ void cg_coll_after(struct cg_call *c)
 
 /* ---- ncclGetUniqueId: inside a capture, the id recorded at this site is handed back, so that
  *      the init it feeds has the key of the communicator it will be served ---- */
-enum cg_action cg_unique_id_decide(struct cg_call *c)
+int cg_unique_id_decide(struct cg_call *c)
 {
-    struct cg_site s;
-    cg_memo_site(&s);
-    snprintf(t_key, sizeof t_key, "ncclGetUniqueId site=%016llx", (unsigned long long)s.call_hash);
+    snprintf(c->text->key, sizeof c->text->key, "ncclGetUniqueId site=%016llx", (unsigned long long)cg_memo_site(c));
     if (!cg_memo_serving() || !c->a[0])
-        return CG_ACT_FORWARD;
-    memo_lock();
+        return 1;
+    cg_memo_lock();
     struct coll *r = NULL;
-    HASH_FIND_STR(colls, t_key, r);
+    HASH_FIND_STR(colls, c->text->key, r);
     if (r && r->out_len == sizeof(cg_nccl_id))
         memcpy((void *)c->a[0], r->out, sizeof(cg_nccl_id));
     else
         r = NULL;
-    memo_unlock();
-    return r ? cg_memo_served(c, "serve", t_key, s.brief, 0) : CG_ACT_FORWARD;
+    cg_memo_unlock();
+    if (r)
+        cg_memo_served(c, "serve", c->text->key, c->text->site, 0);
+    return 1;
 }
 
 void cg_unique_id_after(struct cg_call *c)
 {
-    if (c->real_ret != 0 || !c->a[0])
+    if (!c->a[0])
         return;
     unsigned char *out = out_alloc(sizeof(cg_nccl_id));
     if (!out)
         return;
     memcpy(out, (void *)c->a[0], sizeof(cg_nccl_id));
-    memo_lock();
-    struct coll *r = coll_get(t_key);
+    cg_memo_lock();
+    struct coll *r = coll_get(c->text->key);
     if (r) {
         coll_set_out(r, out, sizeof(cg_nccl_id));
         out = NULL;
     }
-    memo_unlock();
+    cg_memo_unlock();
     free(out);
 }
 
-/* ---- NCCL collectives: counted per communicator, call and dtype ---- */
+/* ---- NCCL collectives: counted per communicator, call and dtype (one lock, no formatting:
+ *      the names are made for the summary) ---- */
 void cg_nccl_count(const struct cg_call *c)
 {
-    char comm[40], id[128];
-    if (cg_memo_name_of(c->a[0], comm, sizeof comm) != 0)
-        snprintf(comm, sizeof comm, "0x%llx", (unsigned long long)c->a[0]);
-    const char *name = cg_hooks[c->hook].name[0] == 'p' ? cg_hooks[c->hook].name + 1 : cg_hooks[c->hook].name;
-    snprintf(id, sizeof id, "%s comm=%s dtype=%d", name, comm, (int)c->a[1]);
-    memo_lock();
+    struct ncoll_key k;
+    memset(&k, 0, sizeof k);
+    k.comm = c->a[0];
+    k.hook = cg_hooks[c->hook].name[0] == 'p' ? cg_hook_by_name(cg_hooks[c->hook].name + 1) : c->hook;
+    k.dtype = (int)c->a[1];
+    int full = 0;
+    cg_memo_lock();
     struct ncoll *r = NULL;
-    HASH_FIND_STR(ncolls, id, r);
+    HASH_FIND(hh, ncolls, &k, sizeof k, r);
     if (!r && HASH_COUNT(ncolls) < cg_cfg.memo_keys && (r = cg_mem_take(sizeof *r)) != NULL) {
         memset(r, 0, sizeof *r);
-        snprintf(r->id, sizeof r->id, "%s", id);
-        HASH_ADD_STR(ncolls, id, r);
+        r->k = k;
+        r->comm_id = cg_memo_id_of(k.comm);
+        HASH_ADD(hh, ncolls, k, sizeof r->k, r);
     }
     if (r)
         r->count++;
     else
-        ncoll_untracked++;
-    memo_unlock();
+        full = ncoll_untracked++ == 0;
+    cg_memo_unlock();
+    if (full)
+        cg_memo_bound_reached(CG_BOUND_NCCL, "CAPGUARD_MEMO_KEYS: NCCL collectives of further communicators and dtypes are not counted");
 }
 
 void cg_coll_summary(void)
 {
     struct ncoll *copy;
-    char body[400], qk[200];
+    char body[400], id[160], qk[200];
     unsigned got, evicted, untracked;
-    CG_TABLE_SNAPSHOT(memo_lock, memo_unlock, ncolls, struct ncoll, copy, got);
+    CG_TABLE_SNAPSHOT(cg_memo_lock, cg_memo_unlock, ncolls, struct ncoll, copy, got);
     evicted = coll_evicted;
     untracked = ncoll_untracked;
     size_t bytes = coll_bytes;
-    memo_unlock();
+    int any = colls != NULL || ncolls != NULL;
+    cg_memo_unlock();
+    if (!any && !evicted && !untracked)
+        return; /* no collective was seen: nothing to say */
     for (unsigned i = 0; i < got; i++) {
-        cg_json_str(qk, sizeof qk, copy[i].id);
-        snprintf(body, sizeof body, "\"ev\":\"summary_nccl\",\"what\":%s,\"count\":%llu", qk, copy[i].count);
+        const struct ncoll *r = &copy[i];
+        if (r->comm_id)
+            snprintf(id, sizeof id, "%s comm=#%llu dtype=%d", cg_hooks[r->k.hook].name, (unsigned long long)r->comm_id, r->k.dtype);
+        else
+            snprintf(id, sizeof id, "%s comm=0x%llx dtype=%d", cg_hooks[r->k.hook].name, (unsigned long long)r->k.comm, r->k.dtype);
+        cg_json_str(qk, sizeof qk, id);
+        snprintf(body, sizeof body, "\"ev\":\"summary_nccl\",\"what\":%s,\"count\":%llu", qk, r->count);
         cg_log_event(body);
     }
     free(copy);

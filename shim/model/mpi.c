@@ -7,8 +7,7 @@
 #include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
-#include "core.h"
-#include "mpi_abi.h"
+#include "model.h"
 
 static struct cg_mpi mpi;
 static int detected;
@@ -110,8 +109,9 @@ size_t cg_mpi_type_size(uintptr_t type)
     return (size_t)s;
 }
 
-/* A name for a communicator that means the same thing on every rank. */
-void cg_mpi_comm_name(uintptr_t comm, char *out, size_t n)
+/* A built-in communicator's name, the same on every rank ("WORLD", "SELF"); -1 for any other
+ * (the memo names those by their creation). */
+int cg_mpi_comm_builtin(uintptr_t comm, char *out, size_t n)
 {
     const struct cg_mpi *m = cg_mpi();
     comm = cg_mpi_handle(comm);
@@ -119,6 +119,7 @@ void cg_mpi_comm_name(uintptr_t comm, char *out, size_t n)
         snprintf(out, n, "WORLD");
     else if (m->abi != CG_MPI_UNKNOWN && comm == m->comm_self)
         snprintf(out, n, "SELF");
-    else if (cg_memo_name_of(comm, out, n) != 0)
-        snprintf(out, n, "0x%llx", (unsigned long long)comm);
+    else
+        return -1;
+    return 0;
 }

@@ -1,6 +1,9 @@
-/* Reports: one stderr line and one JSONL event per violation (written at once, before the
- * hook returns: the next call may block for ever), capture begin/end events with the first
- * violation named as the cause of a 901, and the summary at exit (per call, site, action).
+/* The report: a sink that formats what the call record carries. One stderr line and one JSONL
+ * event per violation (written at once, before the hook returns: the next call may block for
+ * ever), capture begin/end events with the first violation named as the cause of a 901, and the
+ * summary at exit (per call, site, action). Repeated polls of one site are counted, not written
+ * one line each: a query answered as complete at a site already seen in the same capture.
+ * Its module callbacks: on_leave (after the model's bookkeeping), summary (before the memo's).
  * Must never: hold the capture lock while writing, or print more than CAPGUARD_STDERR_LIMIT
  * lines per site (the log keeps every event). */
 #include <pthread.h>
@@ -8,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "core.h"
+#include "pipeline.h"
+#include "module.h"
 #include "table.h"
 
 struct site_key {
@@ -20,19 +24,20 @@ struct site_count {
     unsigned count;
     unsigned by_outcome[CG_OUT_COUNT];
     char brief[256];
+    uint64_t last_capture;  /* the capture of the last poll counted here */
     UT_hash_handle hh;
 };
 static struct site_count *sites; /* at most CAPGUARD_SITES */
-static unsigned n_sites, sites_overflow, captures_seen, violations, failed_captures, untracked_said;
+static unsigned n_sites, sites_overflow, captures_seen, violations, failed_captures, untracked_said, polls_counted;
 static pthread_mutex_t report_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 /* The child counts its own sites; the parent's table is dropped, not freed. */
-void cg_report_reset_after_fork(void)
+static void report_after_fork(void)
 {
     pthread_mutex_init(&report_mutex, NULL);
     cg_mem_orphan(sites);
     sites = NULL;
-    n_sites = sites_overflow = captures_seen = violations = failed_captures = 0;
+    n_sites = sites_overflow = captures_seen = violations = failed_captures = polls_counted = 0;
 }
 
 static void report_lock(void)
@@ -53,7 +58,12 @@ static void report_unlock(void)
  * CG_SITE_NEW_OVERFLOW for a site the full table cannot count (never printed: the table's
  * bound is what keeps stderr bounded too). The node comes from the spares reserved before the
  * lock (a thread never holds a block no table reaches). */
-static unsigned count_site(const struct cg_call *c, const struct cg_site *s, int *first_overflow)
+static int is_poll(const struct cg_call *c)
+{
+    return cg_kinds[cg_hooks[c->hook].kind].query;
+}
+
+static unsigned count_site(const struct cg_call *c, const struct cg_site *s, int *first_overflow, int *repeat_poll)
 {
     unsigned seen;
     struct site_count *slot = NULL;
@@ -74,6 +84,11 @@ static unsigned count_site(const struct cg_call *c, const struct cg_site *s, int
     if (slot) {
         seen = ++slot->count;
         slot->by_outcome[c->action < CG_OUT_COUNT ? c->action : 0]++;
+        if (is_poll(c)) { /* a poll at this site already written in this capture: counted only */
+            *repeat_poll = slot->last_capture == c->cap_id;
+            slot->last_capture = c->cap_id;
+            polls_counted += (unsigned)*repeat_poll;
+        }
     } else {
         *first_overflow = sites_overflow++ == 0;
         seen = CG_SITE_NEW_OVERFLOW;
@@ -96,7 +111,7 @@ static const char *what_cuda_does(const struct cg_call *c, char *buf, size_t n)
 
 static const char *what_we_did(const struct cg_call *c, char *buf, size_t n)
 {
-    const char *d2h = c->d2h_site;
+    const char *d2h = c->text->d2h_site;
     switch (c->action) {
     case CG_OUT_REJECTED:
         if (c->queue_full)
@@ -116,25 +131,28 @@ static const char *what_we_did(const struct cg_call *c, char *buf, size_t n)
     return buf;
 }
 
-void cg_report_violation(struct cg_call *c)
+static int is_capture_error(int rc)
+{
+    return rc == CG_ERR_CAPTURE_UNSUPPORTED || rc == CG_ERR_CAPTURE_IMPLICIT || rc == CG_ERR_CAPTURED_EVENT;
+}
+
+static void report_violation(struct cg_call *c)
 {
     struct cg_site s;
-    cg_site_capture(&s, 2);
+    cg_site_capture(&s);
     s.hash = s.hash * 1000003u + (uint64_t)c->hook;
     if (!c->verdict)
         c->action = CG_OUT_OBSERVED; /* seen only by its result */
-    if (c->forwarded && (c->real_ret == CG_ERR_CAPTURE_UNSUPPORTED || c->real_ret == CG_ERR_CAPTURE_IMPLICIT ||
-                         c->real_ret == CG_ERR_CAPTURED_EVENT)) {
-        cg_cap_lock();
+    if (c->forwarded && is_capture_error(c->real_ret))
         cg_cap_note_violation(c->reason == R_DEVICE_SYNC || c->cap < 0 ? 0 : c->cap_id, c, s.brief);
-        cg_cap_unlock();
-    }
-    int first_overflow = 0;
-    unsigned seen = count_site(c, &s, &first_overflow);
+    int first_overflow = 0, repeat_poll = 0;
+    unsigned seen = count_site(c, &s, &first_overflow, &repeat_poll);
+    if (repeat_poll)
+        return; /* counted (the summary has the site's count), not written again */
     const char *name = cg_hooks[c->hook].name;
     char cuda[160], did[512], args[300] = "";
     if (c->reason == R_HOST_COLL || c->reason == R_COMM_INIT)
-        snprintf(args, sizeof args, "%s", cg_memo_current_key());
+        snprintf(args, sizeof args, "%s", c->text->key);
     else if (c->event) /* the argument that matters for this call */
         snprintf(args, sizeof args, "event=%p", c->event);
     else if (c->stream || (cg_kind_class(cg_hooks[c->hook].kind) == CG_CLASS_SYNC && cg_hooks[c->hook].kind != K_SYNC_DEVICE))
@@ -161,7 +179,7 @@ void cg_report_violation(struct cg_call *c)
         snprintf(real, sizeof real, "%d", c->real_ret);
     cg_json_str(qdid, sizeof qdid, did);
     cg_json_str(qbrief, sizeof qbrief, s.brief);
-    cg_json_str(qd2h, sizeof qd2h, c->d2h_site);
+    cg_json_str(qd2h, sizeof qd2h, c->text->d2h_site);
     snprintf(body, sizeof body,
              "\"ev\":\"violation\",\"call\":\"%s\",\"class\":\"%s\",\"stream\":\"%p\",\"event\":\"%p\","
              "\"capture\":%llu,\"capture_mode\":\"%s\",\"capture_stream\":\"0x%llx\",\"thread_mode\":\"%s\","
@@ -175,7 +193,7 @@ void cg_report_violation(struct cg_call *c)
     cg_log_event(body);
 }
 
-void cg_report_capture_begin(const struct cg_call *c)
+static void report_capture_begin(const struct cg_call *c)
 {
     __atomic_add_fetch(&captures_seen, 1, __ATOMIC_RELAXED);
     char body[256];
@@ -184,7 +202,7 @@ void cg_report_capture_begin(const struct cg_call *c)
     cg_log_event(body);
 }
 
-void cg_report_capture_end(const struct cg_call *c, uint64_t id, const char *cause)
+static void report_capture_end(const struct cg_call *c, uint64_t id, const char *cause)
 {
     char body[1024], qcause[400];
     cg_json_str(qcause, sizeof qcause, cause);
@@ -208,7 +226,7 @@ void cg_report_capture_end(const struct cg_call *c, uint64_t id, const char *cau
 
 
 /* A capture beyond CG_CAPTURES_MAX: not guarded, so counted as failed and said (once). */
-void cg_report_untracked(const struct cg_call *c)
+static void report_untracked(const struct cg_call *c)
 {
     __atomic_add_fetch(&captures_seen, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&failed_captures, 1, __ATOMIC_RELAXED);
@@ -222,13 +240,13 @@ void cg_report_untracked(const struct cg_call *c)
 }
 
 /* The summary: the counts and every site, copied out under the lock and written after it. */
-void cg_summary(void)
+static void report_summary(void)
 {
     struct site_count *copy;
     unsigned got;
     CG_TABLE_SNAPSHOT(report_lock, report_unlock, sites, struct site_count, copy, got);
     unsigned seen = captures_seen, failed = failed_captures, viol = violations, nsites = n_sites,
-             overflow = sites_overflow;
+             overflow = sites_overflow, polls = polls_counted;
     report_unlock();
     if (!seen && !viol && !cg_memo_has_history()) { /* nothing happened: say nothing */
         free(copy);
@@ -262,9 +280,27 @@ void cg_summary(void)
     snprintf(body, sizeof body,
              "\"ev\":\"summary\",\"captures\":%u,\"failed_captures\":%u,\"violations\":%u,\"sites\":%u,"
              "\"sites_not_counted\":%u,\"deferred_refused\":%u,\"captures_untracked\":%u,\"proc_unmatched\":%u,"
-             "\"signal_calls_unjudged\":%u,\"log_lines_lost\":%u",
+             "\"signal_calls_unjudged\":%u,\"log_lines_lost\":%u,\"polls_counted\":%u,\"sites_symbolized\":%u",
              seen, failed, viol, nsites, overflow, cg_defer_refused(), cg_cap_untracked(), cg_proc_unmatched(),
-             cg_signal_unjudged(), cg_log_lines_lost());
+             cg_signal_unjudged(), cg_log_lines_lost(), polls, cg_sites_symbolized());
     cg_log_event(body);
-    cg_memo_summary();
 }
+
+static void report_leave(struct cg_call *c)
+{
+    enum cg_kind k = cg_hooks[c->hook].kind;
+    if (c->began)
+        report_capture_begin(c);
+    if (c->untracked)
+        report_untracked(c);
+    if (c->ended)
+        report_capture_end(c, c->cap_id, c->text->cause);
+    if (c->verdict || (c->forwarded && is_capture_error(c->real_ret) && k != K_BEGIN && k != K_END)) {
+        if (c->in_handler)
+            cg_report_in_handler(c);
+        else
+            report_violation(c);
+    }
+}
+
+CG_MODULE(report, .after_fork = report_after_fork, .on_leave = report_leave, .summary = report_summary);

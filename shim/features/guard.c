@@ -1,6 +1,7 @@
-/* Policies: what happens to a call the model judged illegal (observe, reject, defer, relax,
- * and auto = the default table), and the deferred-work queue replayed, in order, when the
- * last capture ends. Runs with the capture lock held (cg_decide) or after it (replay).
+/* The guard: what happens to a call the model judged illegal (one outcome function per row of
+ * policies.def), and the deferred-work queue replayed, in order, when the last capture ends.
+ * Its module callbacks: on_enter judges the call under the capture lock and applies the policy
+ * (unless the memo decided it); on_leave runs the deferred calls once no capture is active.
  * Must never: change the result of a call under observe, run deferred work while any capture
  * is active or being begun (capture.c's gate), run a deferred call early when the queue is
  * full (the call is rejected, named, instead), or allocate with the lock held (the queue grows
@@ -8,7 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "core.h"
+#include "pipeline.h"
+#include "module.h"
 #include "table.h"
 
 #define CG_DEFER_FIRST 64 /* first size of the queue; it doubles up to CAPGUARD_DEFER_MAX */
@@ -21,22 +23,6 @@ struct deferred {
 /* A ring: `queued` entries from `head`; `qcap` slots (read unlocked as a hint only). */
 static struct deferred *queue;
 static unsigned qcap, head, queued, refused, full_said;
-
-static const char *const reason_text[R_COUNT] = {
-    [R_NONE] = "legal",
-    [R_DEVICE_SYNC] = "device synchronization while a stream is capturing",
-    [R_SYNC_CAPTURING] = "synchronization of a capturing stream",
-    [R_CAPTURED_EVENT] = "synchronization of an event recorded in the capture",
-    [R_UNSAFE_MODE] = "potentially unsafe call during a capture, prohibited by the thread's capture mode",
-    [R_IMPLICIT_LEGACY] = "legacy-stream work while a blocking stream is capturing",
-    [R_HOST_COLL] = "host collective while a capture is in progress, not answerable from the memo",
-    [R_COMM_INIT] = "communicator initialisation while a capture is in progress, not served from the memo",
-};
-static const char *const outcome_names[CG_OUT_COUNT] = {"none",     "observed", "rejected", "deferred",
-                                                       "relaxed",  "answered", "served"};
-
-const char *cg_reason_text(int r) { return r >= 0 && r < R_COUNT ? reason_text[r] : "?"; }
-const char *cg_outcome_name(int o) { return o >= 0 && o < CG_OUT_COUNT ? outcome_names[o] : "?"; }
 
 static int is_query(enum cg_kind k) { return cg_kinds[k].query; }
 
@@ -54,8 +40,8 @@ static int waits_on_capture(const struct cg_call *c)
 static int d2h_pending(struct cg_call *c)
 {
     if (c->reason == R_DEVICE_SYNC)
-        return cg_cap_any_d2h(c->d2h_site, sizeof c->d2h_site);
-    return cg_cap_d2h_pending(c->cap, c->d2h_site, sizeof c->d2h_site);
+        return cg_cap_any_d2h(c->text->d2h_site, sizeof c->text->d2h_site);
+    return cg_cap_d2h_pending(c->cap, c->text->d2h_site, sizeof c->text->d2h_site);
 }
 
 /* Room for one more deferred call, made before the capture lock is taken. */
@@ -119,16 +105,21 @@ static int pop(struct deferred *out)
 }
 
 /* A forked child runs none of its parent's deferred work (the memory is dropped, not freed). */
-void cg_policy_reset_after_fork(void)
+static void guard_after_fork(void)
 {
     cg_mem_orphan(queue);
     queue = NULL;
     qcap = head = queued = refused = full_said = 0;
 }
 
+/* One outcome function per policy (policies.def): the enum cg_outcome for an illegal call. */
+static int outcome_observe(struct cg_call *c) { (void)c; return CG_OUT_OBSERVED; }
+static int outcome_reject(struct cg_call *c) { (void)c; return CG_OUT_REJECTED; }
+static int outcome_relax(struct cg_call *c) { return cg_cap_relaxable(c) ? CG_OUT_RELAXED : CG_OUT_REJECTED; }
+
 /* defer: what can wait waits (a query of captured work is answered as complete), what
  * cannot is relaxed where that makes it legal, the rest is rejected. */
-static int outcome_defer(const struct cg_call *c)
+static int outcome_defer(struct cg_call *c)
 {
     if (is_query(cg_hooks[c->hook].kind) && waits_on_capture(c))
         return CG_OUT_ANSWERED;
@@ -148,16 +139,11 @@ static int outcome_auto(struct cg_call *c)
     return CG_OUT_REJECTED;
 }
 
-enum cg_action cg_decide(struct cg_call *c)
+#define OUTCOME_FN_(name, coll, help) [CG_POL_##name] = outcome_##name
+static int (*const outcome_of[CG_POL_COUNT])(struct cg_call *) = {CG_POLICIES(OUTCOME_FN_, CG_COMMA_)};
+
+static enum cg_action decide(struct cg_call *c)
 {
-    enum cg_kind k = cg_hooks[c->hook].kind;
-    enum cg_action memo_act;
-    if (cg_kinds[k].model)
-        return CG_ACT_FORWARD;
-    if (!c->in_handler && cg_memo_decide(c, &memo_act) == 0)
-        return memo_act;
-    if (__atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE) == 0)
-        return CG_ACT_FORWARD; /* a free or an allocation the memo had nothing for */
     for (;;) {
         if (deferrable(c) && !c->in_handler)
             queue_grow();
@@ -169,13 +155,7 @@ enum cg_action cg_decide(struct cg_call *c)
             return CG_ACT_FORWARD;
         }
         c->policy = cg_policy_of[c->hook];
-        switch (c->policy) {
-        case CG_POL_OBSERVE: c->action = CG_OUT_OBSERVED; break;
-        case CG_POL_REJECT: c->action = CG_OUT_REJECTED; break;
-        case CG_POL_RELAX: c->action = cg_cap_relaxable(c) ? CG_OUT_RELAXED : CG_OUT_REJECTED; break;
-        case CG_POL_DEFER: c->action = outcome_defer(c); break;
-        default: c->action = outcome_auto(c); break;
-        }
+        c->action = outcome_of[c->policy < CG_POL_COUNT ? c->policy : CG_POL_AUTO](c);
         /* other threads filled the room grown for this call: grow again and judge afresh */
         if (c->action == CG_OUT_DEFERRED && queued >= qcap && qcap < cg_cfg.defer_max && !c->in_handler) {
             cg_cap_unlock();
@@ -202,7 +182,7 @@ unsigned cg_defer_refused(void) { return refused; }
 /* The last capture has ended: run what was deferred, in order, on this thread, one call at a
  * time through the gate (a capture begun meanwhile holds the rest until it ends). The caller
  * is inside a hook (depth > 0), so the replayed calls are not judged again. */
-void cg_defer_run_if_idle(void)
+static void defer_run_if_idle(void)
 {
     struct deferred d;
     while (pop(&d)) {
@@ -218,3 +198,19 @@ void cg_defer_run_if_idle(void)
                    cg_hooks[d.hook].name, (unsigned long long)d.arg, (unsigned long long)d.cap_id, rc);
     }
 }
+
+static void guard_enter(struct cg_call *c)
+{
+    if (cg_kinds[cg_hooks[c->hook].kind].model || __atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE) == 0)
+        return; /* the model's own calls; or a free or an allocation the memo had nothing for */
+    c->act = decide(c);
+    c->decided = 1;
+}
+
+static void guard_leave(struct cg_call *c)
+{
+    if (c->after_captures)
+        defer_run_if_idle();
+}
+
+CG_MODULE(guard, .after_fork = guard_after_fork, .on_enter = guard_enter, .on_leave = guard_leave);

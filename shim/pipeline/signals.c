@@ -7,7 +7,7 @@
  * code) or judged on a path that allocates nothing, symbolizes nothing, skips the memo, and
  * reports with write() only (cg_report_in_handler).
  * Handlers installed before capguard loaded, or with the raw system call, are not wrapped: the
- * wrappers' depth and busy rules still apply to them (core.h, cg_wants).
+ * wrappers' depth and busy rules still apply to them (pipeline.h, cg_wants).
  * Must never: change a disposition the program did not ask for, return the trampoline to the
  * program, or call anything that is not async-signal-safe in the trampoline. */
 #include <signal.h>
@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "asfmt.h"
-#include "core.h"
+#include "pipeline.h"
 
 #define CG_EXPORT __attribute__((visibility("default")))
 #define CG_NSIG 65

@@ -1,18 +1,12 @@
 /* Process-level life of the shim: lazy initialisation (hooks may run before the constructor),
- * the constructor/destructor, fork handling, thread ids.
+ * the constructor/destructor, fork handling. The modules' rounds (init, after_fork, summary)
+ * are the pipeline's (call.c); this file only says when.
  * Must never: exit, abort, take a lock a hook could already hold, or allocate after fork. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#include "core.h"
-#include "table.h"
-
-__thread struct cg_tls cg_tls __attribute__((tls_model("initial-exec")));
-int cg_state = CG_UNINIT;
-int cg_active_captures;
+#include "pipeline.h"
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
@@ -20,12 +14,7 @@ static void atfork_child(void)
 {
     cg_tls.tid = 0;
     /* Every lock a parent's other thread may have held; real pointers and handles stay valid. */
-    cg_mem_reset_after_fork();
-    cg_cap_reset_after_fork();
-    cg_policy_reset_after_fork();
-    cg_memo_reset_after_fork();
-    cg_report_reset_after_fork();
-    cg_log_reset_after_fork();
+    cg_modules_after_fork();
 }
 
 /* Another copy of capguard loaded before this one interposes the program's calls, and would hand
@@ -55,13 +44,14 @@ static void do_init(void)
         cg_cfg.mode = -1;
     if (cg_cfg.mode < 0) {
         __atomic_store_n(&cg_state, CG_OFF, __ATOMIC_RELEASE);
+        __atomic_store_n(&cg_gate, 0, __ATOMIC_RELEASE); /* every wrapper a plain forward */
         errno = saved;
         return;
     }
-    cg_attrib_init();
-    cg_log_init();
+    cg_modules_init();
     pthread_atfork(NULL, NULL, atfork_child);
     __atomic_store_n(&cg_state, CG_ON, __ATOMIC_RELEASE);
+    __atomic_store_n(&cg_gate, CG_GATE_ON, __ATOMIC_RELEASE);
     errno = saved;
 }
 
@@ -77,13 +67,6 @@ int cg_init(void)
     return __atomic_load_n(&cg_state, __ATOMIC_ACQUIRE);
 }
 
-int cg_tid(void)
-{
-    if (!cg_tls.tid)
-        cg_tls.tid = (int)syscall(SYS_gettid);
-    return cg_tls.tid;
-}
-
 __attribute__((constructor)) static void cg_ctor(void)
 {
     /* Decide now only when CAPGUARD is visible: under a sanitizer runtime loaded first the
@@ -97,7 +80,8 @@ __attribute__((destructor)) static void cg_dtor(void)
 {
     if (__atomic_load_n(&cg_state, __ATOMIC_ACQUIRE) != CG_ON)
         return;
-    cg_summary();
+    cg_modules_summary();
     /* Hooks after this point (other destructors, atexit handlers) pass straight through. */
     __atomic_store_n(&cg_state, CG_DOWN, __ATOMIC_RELEASE);
+    __atomic_store_n(&cg_gate, 0, __ATOMIC_RELEASE);
 }

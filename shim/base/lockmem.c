@@ -9,10 +9,12 @@
  * Must never: block, or be called with a capguard lock held except take and drop. */
 #include <pthread.h>
 #include <stdlib.h>
-#include "core.h"
+#include "base.h"
+#include "module.h"
 #include "table.h"
 
-#define CG_MEM_SPARES 3     /* a node, and uthash makes a table with two allocations */
+#define CG_MEM_SPARES 8 /* the most one locked section takes: the memo adds a key set and an object,
+                          * and uthash makes each table with two allocations */
 #define CG_MEM_SPARE_MIN 1024
 
 struct spares {
@@ -56,7 +58,7 @@ void cg_mem_orphan(void *p)
 }
 
 /* In a forked child: the other threads are gone, their spares stay listed (reachable). */
-void cg_mem_reset_after_fork(void) { pthread_mutex_init(&all_mutex, NULL); }
+static void mem_after_fork(void) { pthread_mutex_init(&all_mutex, NULL); }
 
 void cg_mem_reserve(void)
 {
@@ -112,3 +114,5 @@ void cg_mem_flush(void)
         pending = next;
     }
 }
+
+CG_MODULE(lockmem, .after_fork = mem_after_fork);

@@ -8,25 +8,8 @@
 #include <sys/auxv.h>
 #include <stdlib.h>
 #include <string.h>
-#include "core.h"
+#include "base.h"
 
-struct cg_config cg_cfg;
-unsigned char cg_policy_of[HK_COUNT];
-
-static const char *const policy_names[CG_POL_COUNT] = {"auto", "observe", "reject", "defer", "relax"};
-
-const char *cg_policy_name(int p)
-{
-    return p >= 0 && p < CG_POL_COUNT ? policy_names[p] : "?";
-}
-
-static int policy_parse(const char *s, size_t n)
-{
-    for (int p = 0; p < CG_POL_COUNT; p++)
-        if (strlen(policy_names[p]) == n && strncmp(s, policy_names[p], n) == 0)
-            return p;
-    return -1;
-}
 
 #define CG_SHOW_MAX 120 /* bytes of a bad value quoted in its message */
 
@@ -50,7 +33,6 @@ static void bad_value(const char *var, const char *val, const char *accepted, co
     cg_err("capguard: %s=\"%s is not valid (accepted: %s); using the default \"%s\"\n", var, shown, accepted, dflt);
 }
 
-const char *cg_env(const char *name) { return secure_getenv(name); }
 
 static int parse_mode(const char *v, int *out)
 {
@@ -58,8 +40,8 @@ static int parse_mode(const char *v, int *out)
         *out = -1;
     else if (strcmp(v, "1") == 0)
         *out = CG_POL_AUTO;
-    else if (strcmp(v, "auto") != 0 && policy_parse(v, strlen(v)) >= 0)
-        *out = policy_parse(v, strlen(v));
+    else if (cg_policy_parse(v, strlen(v)) >= 0)
+        *out = cg_policy_parse(v, strlen(v));
     else
         return -1;
     return 0;
@@ -117,7 +99,7 @@ static void apply_class_overrides(const char *v)
         if (colon && (size_t)(colon - p) < sizeof key) {
             memcpy(key, p, (size_t)(colon - p));
             key[colon - p] = 0;
-            pol = policy_parse(colon + 1, len - (size_t)(colon - p) - 1);
+            pol = cg_policy_parse(colon + 1, len - (size_t)(colon - p) - 1);
             for (int k = 1; k < CG_CLASS_COUNT; k++)
                 if (strcmp(key, cg_class_name((enum cg_class)k)) == 0)
                     cls = k;
@@ -128,10 +110,10 @@ static void apply_class_overrides(const char *v)
             char shown[CG_SHOW_MAX + 40];
             cg_show_value(shown, sizeof shown, p, len);
             cg_err("capguard: CAPGUARD_POLICY item \"%s is not valid (accepted: KEY:POLICY with "
-                       "KEY one of SYNC, ALLOC, FREE, MEMCPY, HOST_COLL, COMM_INIT or a hooked entry point such as "
-                       "cudaStreamSynchronize, POLICY one of observe, reject, defer, relax, auto); "
-                       "item ignored (the default for it stays)\n",
-                       shown);
+                   "KEY one of " CG_CLASS_WORDS " or a hooked entry point such as "
+                   "cudaStreamSynchronize, POLICY one of " CG_POLICY_LIST_WORDS "); "
+                   "item ignored (the default for it stays)\n",
+                   shown);
         } else if (cls > 0) {
             for (int h = 0; h < HK_COUNT; h++)
                 if ((int)cg_kind_class(cg_hooks[h].kind) == cls)
@@ -153,7 +135,7 @@ static void apply_entry_overrides(const char *v)
         if (!colon)
             continue;
         *colon = 0;
-        int h = cg_hook_by_name(it), pol = policy_parse(colon + 1, strlen(colon + 1));
+        int h = cg_hook_by_name(it), pol = cg_policy_parse(colon + 1, strlen(colon + 1));
         if (h >= 0 && pol >= 0)
             cg_policy_of[h] = (unsigned char)pol;
     }
@@ -180,7 +162,7 @@ static int parse_one(int type, const char *v, const char *accepted, void *field,
     case CG_TYPE_PATH: return parse_text(v, field, size);
     case CG_TYPE_PATTERN: return parse_pattern(v, field, size);
     case CG_TYPE_MEMO:
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < CG_MEMO_COUNT; i++)
             if (strcmp(v, cg_memo_scope_name(i)) == 0) {
                 *(int *)field = i;
                 return 0;
@@ -247,8 +229,7 @@ void cg_config_load(void)
                    "capguard stays inert and ignores CAPGUARD_* variables\n");
         return;
     }
-    load_var("CAPGUARD", CG_TYPE_MODE, "0", "0|1|observe|reject|defer|relax", &cg_cfg.mode,
-             sizeof cg_cfg.mode);
+    load_var("CAPGUARD", CG_TYPE_MODE, "0", "0|1|" CG_POLICY_WORDS, &cg_cfg.mode, sizeof cg_cfg.mode);
     if (cg_cfg.mode < 0)
         return; /* inert: read nothing else, say nothing */
 #define CG_VAR(name, field, type, dflt, accepted, help)                                   \
@@ -263,5 +244,5 @@ void cg_config_load(void)
     apply_entry_overrides(cg_cfg.policy);
     /* CAPGUARD=observe changes no result: the memo only records and reports, unless asked */
     if (cg_cfg.mode == CG_POL_OBSERVE && !cg_env("CAPGUARD_MEMO"))
-        cg_cfg.memo = CG_MEMO_OFF;
+        cg_cfg.memo = CG_MEMO_off;
 }

@@ -1,0 +1,190 @@
+/* The base layer: what every other layer may use, and which uses nothing above it.
+ * Configuration and vocabulary (the tables), process and thread state (the gate, thread-locals),
+ * output (the JSONL log, stderr), native and Python frames, the real entry points, and the
+ * memory capguard's tables take under their locks (table.h). Files: shim/base/. */
+#ifndef CG_BASE_H
+#define CG_BASE_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "hooks.h"
+
+/* ---- vocabulary (base/vocab.c; the .def tables) ---- */
+enum cg_state { CG_UNINIT, CG_OFF, CG_ON, CG_DOWN };
+#define CG_POL_ENUM_(name, coll, help) CG_POL_##name
+enum cg_policy { CG_POLICIES(CG_POL_ENUM_, CG_COMMA_), CG_POL_COUNT };
+#define CG_POL_AUTO CG_POL_auto
+#define CG_POL_OBSERVE CG_POL_observe
+#define CG_SCOPE_ENUM_(name, serve, hold, help) CG_MEMO_##name
+enum cg_memo_scope { CG_SCOPES(CG_SCOPE_ENUM_, CG_COMMA_), CG_MEMO_COUNT };
+enum cg_reason {
+    R_NONE,
+    R_DEVICE_SYNC,     /* device/context sync while any capture is active */
+    R_SYNC_CAPTURING,  /* sync or query of a stream that is capturing */
+    R_CAPTURED_EVENT,  /* sync or query of an event recorded in an active capture */
+    R_UNSAFE_MODE,     /* potentially unsafe call prohibited by the thread's interaction mode */
+    R_IMPLICIT_LEGACY, /* legacy-stream work while a blocking stream captures */
+    R_HOST_COLL,       /* host collective during a capture, not answerable from the memo */
+    R_COMM_INIT,       /* communicator init / split / window registration during a capture, not served */
+    R_COUNT
+};
+enum cg_outcome {
+    CG_OUT_NONE,
+    CG_OUT_OBSERVED,  /* forwarded unchanged */
+    CG_OUT_REJECTED,  /* not forwarded, error returned */
+    CG_OUT_DEFERRED,  /* queued until the last capture ends */
+    CG_OUT_RELAXED,   /* forwarded with the thread relaxed */
+    CG_OUT_ANSWERED,  /* a query of the capturing stream answered as complete */
+    CG_OUT_SERVED,    /* answered by the memo (communicator, workspace, collective) */
+    CG_OUT_COUNT
+};
+struct cg_policy_desc {
+    const char *name, *help;
+    int coll; /* enum cg_outcome of a memo-guarded call */
+};
+struct cg_scope_desc {
+    const char *name, *help;
+    int serve, hold;
+};
+extern const struct cg_policy_desc cg_policies[CG_POL_COUNT];
+extern const struct cg_scope_desc cg_scopes[CG_MEMO_COUNT];
+const char *cg_policy_name(int p);
+int cg_policy_parse(const char *s, size_t n); /* -1: not a policy */
+const char *cg_memo_scope_name(int s);
+const char *cg_class_name(enum cg_class c);
+const char *cg_reason_text(int r);
+const char *cg_outcome_name(int o);
+const char *cg_cap_mode_name(int mode);
+int cg_hook_by_name(const char *name);
+
+/* CUDA's numbers (runtime and driver agree on these). */
+#define CG_ERR_CAPTURE_UNSUPPORTED 900
+#define CG_ERR_CAPTURE_INVALIDATED 901
+#define CG_ERR_CAPTURE_IMPLICIT 906
+#define CG_ERR_CAPTURED_EVENT 907
+#define CG_ERR_CAPTURE_WRONG_THREAD 908
+#define CG_ERR_UNKNOWN 999
+#define CG_MODE_GLOBAL 0
+#define CG_MODE_THREAD_LOCAL 1
+#define CG_MODE_RELAXED 2
+
+/* ---- process and thread state (base/state.c) ---- */
+struct cg_tls {
+    int depth;    /* > 0 while inside a judged hook: inner hooks pass through */
+    int busy;     /* capguard's own code runs (locks may be held): a hook entered now comes from a
+                   * signal handler, and is forwarded without touching capguard's state */
+    int outer_lib; /* the library of the judged call in progress (enum cg_lib) */
+    int sig_at;   /* the depth at which a wrapped signal handler runs (signals.c), 0: none */
+    int sig_from; /* that handler interrupted capguard (its code or a real call it made) */
+    int mode;     /* the thread's capture interaction mode as the program set it */
+    int tid;      /* cached gettid(), 0 = not yet */
+    int watched;  /* the observer slot is registered (pipeline/observer.c) */
+    uint64_t slot; /* the observer slot: (sequence << 16) | (hook + 1) while inside a watched
+                    * call, (sequence << 16) between them; read by other threads */
+};
+extern __thread struct cg_tls cg_tls __attribute__((tls_model("initial-exec")));
+extern int cg_state;     /* enum cg_state */
+extern unsigned cg_gate; /* CG_GATE_* bits (hooks.h) */
+int cg_tid(void);
+static inline void cg_gate_set(unsigned bit, int on)
+{
+    if (on)
+        __atomic_fetch_or(&cg_gate, bit, __ATOMIC_ACQ_REL);
+    else
+        __atomic_fetch_and(&cg_gate, ~bit, __ATOMIC_ACQ_REL);
+}
+
+/* Mark capguard's own code on this thread (compiler barriers: a signal handler on this thread
+ * must see the flag as program order has it). A real call made from capguard's code clears it. */
+static inline void cg_set_busy(int on)
+{
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    cg_tls.busy = on;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+/* ---- configuration (base/config.c, config.def) ---- */
+#define CG_PATH_MAX 512
+struct cg_config {
+    int mode; /* -1 off, else enum cg_policy */
+    char policy[1024];
+    char log_dir[CG_PATH_MAX];
+    char log_file[CG_PATH_MAX];
+    unsigned stack_depth;
+    unsigned python;
+    unsigned stderr_limit;
+    unsigned quiet;
+    int memo; /* enum cg_memo_scope */
+    unsigned memo_keys;    /* initialisation keys remembered for repeat reports (LRU) */
+    unsigned memo_objects; /* live communicators/workspaces tracked */
+    unsigned coll_bytes;   /* bytes of recorded collective outputs (LRU) */
+    unsigned coll_record_max; /* a collective with more output than this is not recorded */
+    unsigned sites;        /* violation sites counted */
+    unsigned defer_max;    /* deferred calls queued at most */
+};
+extern struct cg_config cg_cfg;
+extern unsigned char cg_policy_of[HK_COUNT]; /* enum cg_policy per hook */
+void cg_config_load(void);
+const char *cg_env(const char *name); /* secure_getenv */
+void cg_show_value(char *out, size_t n, const char *v, size_t len);
+
+/* ---- real entry points (base/real.c) ---- */
+extern void *cg_real_ptr[HK_COUNT];
+extern void *(*cg_real_dlsym)(void *, const char *);
+void *cg_real(int hook);
+void *cg_drv_sym(const char *name);
+void *cg_lib_sym(int lib, const char *name); /* a real symbol of an already-loaded library, or NULL */
+int cg_missing(int hook);
+unsigned cg_proc_unmatched(void);
+void cg_proc_unmatched_add(void);
+int cg_is_self(const void *addr); /* an address inside libcapguard itself */
+void cg_ensure_real_dlsym(void);
+int cg_lib_of_path(const char *path);  /* enum cg_lib of a library's file name, -1: none */
+int cg_real_claim(int h, void *real); /* remember `real` as hook h's (pinned); 0: another is known */
+/* The real function, resolved once (NULL: missing); the slow paths' start. */
+static inline void *cg_real_fast(int hook)
+{
+    void *p = __atomic_load_n(&cg_real_ptr[hook], __ATOMIC_ACQUIRE);
+    return __builtin_expect(p != NULL, 1) ? p : cg_real(hook);
+}
+
+/* ---- replaying a held-back call (base/replay.c) ---- */
+int cg_replay(int hook, uintptr_t arg);
+
+/* ---- output (base/log.c) ---- */
+void cg_log_event(const char *json_body); /* one JSONL line: {"ts":..,"pid":..,"rank":.., <body>} */
+void cg_log_raw(const char *line, size_t n); /* async-signal-safe: a line without its "}\n", only if the log is open */
+void cg_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cg_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int cg_rank(void);
+int cg_world(void);
+size_t cg_json_str(char *out, size_t n, const char *s);
+const char *cg_log_path(void);
+unsigned cg_log_lines_lost(void);
+
+/* ---- frames (base/frames.c, base/pyframes.c) ---- */
+#define CG_FRAME_JSON_MAX 200 /* one native frame's JSON: module and symbol are shortened to fit */
+#define CG_NATIVE_MAX (64 * CG_FRAME_JSON_MAX) /* CAPGUARD_STACK_DEPTH's maximum */
+struct cg_site {
+    const char *native; /* JSON array body of native frames (symbolized once per site, cached) */
+    char python[512];   /* JSON array body of Python frames */
+    char brief[256];    /* one-line "file.py:12 in f" or "module+0x1234" */
+    uint64_t hash;      /* the raw return addresses (this process only) */
+    int py_brief_user;  /* the brief names a frame outside the framework's own package */
+    uint64_t call_hash; /* the call itself: innermost Python line, else innermost native frame
+                         * as module+offset (the same on every rank: memo keys) */
+};
+/* A violation's site: raw return addresses hashed, symbolized the first time that hash is seen. */
+void cg_site_capture(struct cg_site *s);
+/* The call's own site, cheaply (memo keys): the innermost Python line, else the caller's return
+ * address, symbolized once per address. */
+void cg_call_site(void *ra, uint64_t *call_hash, char *brief, size_t n);
+void cg_python_frames(struct cg_site *s);
+unsigned cg_sites_symbolized(void);
+
+/* A fast hash of a buffer (the same bytes give the same value on every rank). */
+uint64_t cg_hash_bytes(const void *p, size_t n, uint64_t seed);
+#define CG_HASH_SEED 1469598103934665603ull
+
+#endif
