@@ -25,7 +25,7 @@ endif
 SHIM_HDR := $(wildcard shim/*.h shim/*.def)
 
 .PHONY: all deps demo test install clean
-all: $(BUILD)/libcapguard.so $(BUILD)/capguard
+all: $(BUILD)/libcapguard.so $(BUILD)/capguard $(BUILD)/gen_docs
 
 $(BUILD)/.deps: scripts/deps.sh
 	@scripts/deps.sh build
@@ -60,6 +60,7 @@ include tests/fakes/fakes.mk
 include tests/scenarios/scenarios.mk
 include tests/fault/fault.mk
 include tests/fuzz/fuzz.mk
+include tests/unit/unit.mk
 include bench/bench.mk
 
 $(SCEN_BIN): $(BUILD)/.deps | $(FAKES_OUT)/libcudart.so $(FAKES_OUT)/libnccl.so
@@ -67,7 +68,7 @@ $(SCEN_BIN): $(BUILD)/.deps | $(FAKES_OUT)/libcudart.so $(FAKES_OUT)/libnccl.so
 demo: all fakes scenarios
 	@tests/demo.sh
 
-test: all fakes scenarios fault $(BUILD)/fakes/selftest $(BUILD)/fakes/nccl_selftest
+test: all fakes scenarios fault unit $(BUILD)/fakes/selftest $(BUILD)/fakes/nccl_selftest
 	@scripts/deps.sh test
 	@tests/run.sh
 
@@ -85,8 +86,12 @@ install: all
 clean:
 	rm -rf $(BUILD)
 
+# The generated docs (docs/hooks.md, the README's tables) from the shim's tables; a test fails
+# when they are stale (tests/docs/current.sh).
 .PHONY: docs
-docs: docs/hooks.md
-docs/hooks.md: docs/hooks.md.in shim/hooks.def
-	$(CC) -E -P -x c -iquote shim $< | sed -e 's/^@@//' -e 's/^@@$$//' > $@
+$(BUILD)/gen_docs: tools/gen_docs.c $(SHIM_HDR)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS_COMMON) -iquote shim -o $@ $<
+docs: $(BUILD)/gen_docs
+	scripts/docs.sh $(BUILD)/gen_docs
 

@@ -8,6 +8,9 @@
 #include <errno.h>
 #include <stdint.h>
 #include <sys/types.h>
+/* Everything declared here is internal: hidden, so that the wrappers reach the gate with one
+ * instruction (no GOT). */
+#pragma GCC visibility push(hidden)
 #include "hooks.h"
 
 /* ---- vocabulary (base/vocab.c; the .def tables) ---- */
@@ -187,4 +190,5 @@ unsigned cg_sites_symbolized(void);
 uint64_t cg_hash_bytes(const void *p, size_t n, uint64_t seed);
 #define CG_HASH_SEED 1469598103934665603ull
 
+#pragma GCC visibility pop
 #endif

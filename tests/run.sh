@@ -390,13 +390,31 @@ rm -rf "$T/inst" && make -s install PREFIX="$T/inst" >/dev/null &&
   "$T/inst/bin/capguard" version | grep -q "$T/inst/lib/libcapguard.so" &&
   ok "install: make install PREFIX puts the tool and the library where the tool finds it" || bad "install" "$("$T/inst/bin/capguard" version 2>&1)"
 
-# ---- suites of their own: the launcher, the fault-injection suite (tests/fault) ----
+# ---- the observer point: another thread reads which watched call each thread is inside ----
+UNIT=${CG_UNIT_DIR:-$ROOT/build/unit}
+if [ -x "$UNIT/observer" ]; then
+  (cd "$T" && CAPGUARD=1 CAPGUARD_LOG_DIR="$T/obs.logs" timeout 60 "$UNIT/observer" >"$T/obs.out" 2>"$T/obs.err")
+  fact() { awk -v k="$1" '$1 == k { $1 = ""; sub(/^ /, ""); print }' "$T/obs.out"; }
+  expect_eq "observer: a thread blocked in cuStreamSynchronize outside any capture is seen inside it, at its first sequence number" \
+    "$(fact a_inside)" "cuStreamSynchronize seq 1 seen 1"
+  expect_eq "observer: a thread blocked in cuCtxSynchronize is seen inside it" "$(fact b_inside)" "cuCtxSynchronize seq 1 seen 1"
+  expect_eq "observer: a thread whose watched call returned is seen inside none, its sequence kept" "$(fact c_after)" "none seq 1 seen 1"
+  expect_eq "observer: while another stream captures, the next blocked sync is seen at the next sequence number" \
+    "$(fact a_inside_during_capture)" "cuStreamSynchronize seq 2 seen 1 begin 0"
+  expect_eq "observer: a thread that exited has left the registry" "$(fact a_gone)" "1"
+else
+  bad "observer" "$UNIT/observer is missing (make unit)"
+fi
+
+# ---- suites of their own: the layering, the launcher, the fault-injection suite (tests/fault) ----
 suite() { # suite PREFIX SCRIPT: its "PASS name" / "FAIL name: why" lines are counted here
   [ -x "$2" ] || { bad "$1" "$2 is missing"; return; }
   while read -r word rest; do
     case $word in PASS) ok "$1: $rest" ;; FAIL) bad "$1: ${rest%%:*}" "${rest#*:}" ;; esac
   done < <("$2")
 }
+suite docs tests/docs/current.sh
+suite layering tests/layering/check.sh
 suite launcher tests/test_launcher.sh
 for f in tests/fault/*.sh; do [ -x "$f" ] && suite "fault/$(basename "$f" .sh)" "$f"; done
 

@@ -36,6 +36,27 @@ static struct caller *callers;
 static unsigned n_natives, n_callers, symbolized;
 static pthread_mutex_t cache_mutex = PTHREAD_MUTEX_INITIALIZER;
 
+/* Insert `fresh` into cache `head` under the lock unless its key is there already or the cache
+ * holds CAPGUARD_SITES entries; `found` is then the entry there (or NULL), `fresh` NULL if taken.
+ * uthash's own memory comes from the spares reserved before the lock; an insert it could not
+ * make (out of memory) leaves `fresh` with the caller. */
+#define CACHE_PUT(head, count, field, fresh, found)                          \
+    do {                                                                     \
+        cg_mem_reserve();                                                    \
+        pthread_mutex_lock(&cache_mutex);                                    \
+        HASH_FIND(hh, head, &(fresh)->field, sizeof(fresh)->field, found);   \
+        if (!(found) && (count) < cg_cfg.sites) {                            \
+            HASH_ADD(hh, head, field, sizeof(fresh)->field, fresh);          \
+            HASH_FIND(hh, head, &(fresh)->field, sizeof(fresh)->field, found); \
+            if ((found) == (fresh)) {                                        \
+                (count)++;                                                   \
+                (fresh) = NULL;                                              \
+            }                                                                \
+        }                                                                    \
+        pthread_mutex_unlock(&cache_mutex);                                  \
+        cg_mem_flush();                                                      \
+    } while (0)
+
 static void frames_init(void)
 {
     void *buf[2];
@@ -150,14 +171,7 @@ static void caller_of(void *pc, uint64_t *call_hash, char *brief, size_t n)
     __atomic_add_fetch(&symbolized, 1, __ATOMIC_RELAXED);
     *call_hash = fresh->call_hash;
     snprintf(brief, n, "%s", fresh->brief);
-    pthread_mutex_lock(&cache_mutex);
-    HASH_FIND(hh, callers, &pc, sizeof pc, e);
-    if (!e && n_callers < cg_cfg.sites) {
-        HASH_ADD(hh, callers, ra, sizeof fresh->ra, fresh);
-        n_callers++;
-        fresh = NULL;
-    }
-    pthread_mutex_unlock(&cache_mutex);
+    CACHE_PUT(callers, n_callers, ra, fresh, e);
     free(fresh);
 }
 
@@ -200,15 +214,7 @@ static const char *native_of(uint64_t raw, void *const *pcs, int n)
     }
     fresh->raw = raw;
     fresh->json = json;
-    pthread_mutex_lock(&cache_mutex);
-    HASH_FIND(hh, natives, &raw, sizeof raw, e);
-    if (!e && n_natives < cg_cfg.sites) {
-        HASH_ADD(hh, natives, raw, sizeof fresh->raw, fresh);
-        n_natives++;
-        e = fresh;
-        fresh = NULL;
-    }
-    pthread_mutex_unlock(&cache_mutex);
+    CACHE_PUT(natives, n_natives, raw, fresh, e);
     if (!fresh)
         return e->json;
     if (e) { /* another thread's entry won */

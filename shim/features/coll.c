@@ -107,66 +107,98 @@ struct coll_shape {
     char args[96];
 };
 
+/* One shape function per collective: what it reads, what it writes, and its arguments as text. */
+struct shape_ctx {
+    const struct cg_call *c;
+    int rank, size, in_place;
+};
+typedef void (*shape_fn)(const struct shape_ctx *x, struct coll_shape *sh);
+
+static void shape_barrier(const struct shape_ctx *x, struct coll_shape *sh)
+{
+    (void)x;
+    snprintf(sh->args, sizeof sh->args, "-");
+}
+
+static void shape_bcast(const struct shape_ctx *x, struct coll_shape *sh)
+{
+    const uintptr_t *a = x->c->a;
+    size_t n = (size_t)(int)a[2] * cg_mpi_type_size(a[3]);
+    int root = (int)a[4];
+    sh->out = (void *)a[1];
+    sh->out_len = n;
+    if (x->rank == root) {
+        sh->in = sh->out;
+        sh->in_len = n;
+    }
+    snprintf(sh->args, sizeof sh->args, "n=%zu root=%d", n, root);
+}
+
+static void shape_allreduce(const struct shape_ctx *x, struct coll_shape *sh)
+{
+    const uintptr_t *a = x->c->a;
+    size_t n = (size_t)(int)a[2] * cg_mpi_type_size(a[3]);
+    sh->out = (void *)a[4];
+    sh->out_len = n;
+    sh->in = x->in_place ? sh->out : (const void *)a[1];
+    sh->in_len = n;
+    snprintf(sh->args, sizeof sh->args, "n=%zu op=0x%llx", n, (unsigned long long)a[5]);
+}
+
+/* Allgather, Alltoall, Gather: the same arguments; root -1 for the two without one. */
+static void shape_gather_like(const struct shape_ctx *x, struct coll_shape *sh, int root, int alltoall)
+{
+    const uintptr_t *a = x->c->a;
+    size_t rn = (size_t)(int)a[5] * cg_mpi_type_size(a[6]);
+    size_t sn = (size_t)(int)a[2] * cg_mpi_type_size(a[3]);
+    if (root < 0 || x->rank == root) {
+        sh->out = (void *)a[4];
+        sh->out_len = rn * (size_t)x->size;
+    }
+    if (x->in_place) { /* the rank's own contribution is already in the receive buffer */
+        sh->in = alltoall ? (const void *)a[4] : (const char *)a[4] + rn * (size_t)x->rank;
+        sh->in_len = alltoall ? rn * (size_t)x->size : rn;
+    } else {
+        sh->in = (const void *)a[1];
+        sh->in_len = alltoall ? sn * (size_t)x->size : sn;
+    }
+    snprintf(sh->args, sizeof sh->args, "sn=%zu rn=%zu root=%d", sn, rn, root);
+}
+static void shape_allgather(const struct shape_ctx *x, struct coll_shape *sh) { shape_gather_like(x, sh, -1, 0); }
+static void shape_alltoall(const struct shape_ctx *x, struct coll_shape *sh) { shape_gather_like(x, sh, -1, 1); }
+static void shape_gather(const struct shape_ctx *x, struct coll_shape *sh) { shape_gather_like(x, sh, (int)x->c->a[7], 0); }
+
+static void shape_allgatherv(const struct shape_ctx *x, struct coll_shape *sh)
+{
+    const uintptr_t *a = x->c->a;
+    const int *rns = (const int *)a[5], *displs = (const int *)a[7];
+    size_t ts = cg_mpi_type_size(a[6]), extent = 0;
+    for (int i = 0; i < x->size; i++)
+        if ((size_t)(displs[i] + rns[i]) > extent)
+            extent = (size_t)(displs[i] + rns[i]);
+    sh->out = (void *)a[4];
+    sh->out_len = extent * ts;
+    sh->in = x->in_place ? (const char *)a[4] + (size_t)displs[x->rank] * ts : (const void *)a[1];
+    sh->in_len = x->in_place ? (size_t)rns[x->rank] * ts : (size_t)(int)a[2] * cg_mpi_type_size(a[3]);
+    snprintf(sh->args, sizeof sh->args, "extent=%zu", sh->out_len);
+}
+
+#define SHAPE_(name, fn) [HK_MPI_##name] = fn, [HK_PMPI_##name] = fn
+static const shape_fn shapes[HK_COUNT] = {
+    SHAPE_(Barrier, shape_barrier),     SHAPE_(Bcast, shape_bcast),     SHAPE_(Allreduce, shape_allreduce),
+    SHAPE_(Allgather, shape_allgather), SHAPE_(Alltoall, shape_alltoall), SHAPE_(Gather, shape_gather),
+    SHAPE_(Allgatherv, shape_allgatherv),
+};
+
 static int coll_shape(const struct cg_call *c, struct coll_shape *sh)
 {
     const struct cg_mpi *m = cg_mpi();
-    const char *name = strchr(cg_hooks[c->hook].name, '_') + 1;
-    uintptr_t comm = c->a[0];
-    int rank, size;
+    struct shape_ctx x = {.c = c};
     memset(sh, 0, sizeof *sh);
-    if (m->abi == CG_MPI_UNKNOWN || cg_mpi_rank_size(comm, &rank, &size) != 0)
+    if (!shapes[c->hook] || m->abi == CG_MPI_UNKNOWN || cg_mpi_rank_size(c->a[0], &x.rank, &x.size) != 0)
         return -1;
-    int in_place = c->a[1] == m->in_place;
-    if (strcmp(name, "Barrier") == 0) {
-        snprintf(sh->args, sizeof sh->args, "-");
-    } else if (strcmp(name, "Bcast") == 0) {
-        size_t n = (size_t)(int)c->a[2] * cg_mpi_type_size(c->a[3]);
-        int root = (int)c->a[4];
-        sh->out = (void *)c->a[1];
-        sh->out_len = n;
-        if (rank == root) {
-            sh->in = sh->out;
-            sh->in_len = n;
-        }
-        snprintf(sh->args, sizeof sh->args, "n=%zu root=%d", n, root);
-    } else if (strcmp(name, "Allreduce") == 0) {
-        size_t n = (size_t)(int)c->a[2] * cg_mpi_type_size(c->a[3]);
-        sh->out = (void *)c->a[4];
-        sh->out_len = n;
-        sh->in = in_place ? sh->out : (const void *)c->a[1];
-        sh->in_len = n;
-        snprintf(sh->args, sizeof sh->args, "n=%zu op=0x%llx", n, (unsigned long long)c->a[5]);
-    } else if (strcmp(name, "Allgather") == 0 || strcmp(name, "Alltoall") == 0 || strcmp(name, "Gather") == 0) {
-        size_t rn = (size_t)(int)c->a[5] * cg_mpi_type_size(c->a[6]);
-        size_t sn = (size_t)(int)c->a[2] * cg_mpi_type_size(c->a[3]);
-        int root = strcmp(name, "Gather") == 0 ? (int)c->a[7] : -1;
-        int alltoall = strcmp(name, "Alltoall") == 0;
-        if (root < 0 || rank == root) {
-            sh->out = (void *)c->a[4];
-            sh->out_len = rn * (size_t)size;
-        }
-        if (in_place) { /* the rank's own contribution is already in the receive buffer */
-            sh->in = alltoall ? (const void *)c->a[4] : (const char *)c->a[4] + rn * (size_t)rank;
-            sh->in_len = alltoall ? rn * (size_t)size : rn;
-        } else {
-            sh->in = (const void *)c->a[1];
-            sh->in_len = alltoall ? sn * (size_t)size : sn;
-        }
-        snprintf(sh->args, sizeof sh->args, "sn=%zu rn=%zu root=%d", sn, rn, root);
-    } else if (strcmp(name, "Allgatherv") == 0) {
-        const int *rns = (const int *)c->a[5], *displs = (const int *)c->a[7];
-        size_t ts = cg_mpi_type_size(c->a[6]), extent = 0;
-        for (int i = 0; i < size; i++)
-            if ((size_t)(displs[i] + rns[i]) > extent)
-                extent = (size_t)(displs[i] + rns[i]);
-        sh->out = (void *)c->a[4];
-        sh->out_len = extent * ts;
-        sh->in = in_place ? (const char *)c->a[4] + (size_t)displs[rank] * ts : (const void *)c->a[1];
-        sh->in_len = in_place ? (size_t)rns[rank] * ts : (size_t)(int)c->a[2] * cg_mpi_type_size(c->a[3]);
-        snprintf(sh->args, sizeof sh->args, "extent=%zu", sh->out_len);
-    } else {
-        return -1;
-    }
+    x.in_place = c->a[1] == m->in_place;
+    shapes[c->hook](&x, sh);
     return 0;
 }
 

@@ -150,7 +150,7 @@ static void report_violation(struct cg_call *c)
     if (repeat_poll)
         return; /* counted (the summary has the site's count), not written again */
     const char *name = cg_hooks[c->hook].name;
-    char cuda[160], did[512], args[300] = "";
+    char cuda[160], did[512], args[sizeof c->text->key + 16] = "";
     if (c->reason == R_HOST_COLL || c->reason == R_COMM_INIT)
         snprintf(args, sizeof args, "%s", c->text->key);
     else if (c->event) /* the argument that matters for this call */

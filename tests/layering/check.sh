@@ -5,10 +5,11 @@
 #   2. no two files use each other's symbols (no cycle of two);
 #   3. every module of shim/modules.def is registered exactly once (the cg_modules section);
 #   4. every file is in one of the layers (nothing left in shim/ itself but headers and tables).
-# Prints one PASS/FAIL line per rule with what breaks it. Usage: check.sh BUILD_DIR
+# Prints one PASS/FAIL line per rule with what breaks it. Usage: check.sh [BUILD_DIR]
+# (default: $CG_BUILD, else build/ of this tree)
 set -u
-B=${1:-build}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+B=${1:-${CG_BUILD:-$ROOT/build}}
 LAYERS=(base model features pipeline report)
 fails=0
 pass() { echo "PASS layering: $1"; }

@@ -27,7 +27,7 @@ RUNTIME_FUNC = re.compile(r"^(__interceptor_|__sanitizer_|__asan_|__tsan_|__ubsa
 RUNTIME_LOC = re.compile(r"libsanitizer/|\(lib(a|t|ub|l)san\.so[.0-9]*\+")
 # by source file only: a frame shown as "(libcapguard.so+0x...)" without one is a stale address
 # (of a module unloaded before the report), never one of the library's own (built with -g)
-SHIM_LOC = re.compile(r"(^|[\s/(])shim/[\w.+-]+:\d+")
+SHIM_LOC = re.compile(r"(^|[\s/(])shim/[\w./+-]+:\d+")
 START = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)|"
                    r"WARNING: ThreadSanitizer: |: runtime error: |^(Direct|Indirect) leak of ")
 

@@ -1,0 +1,13 @@
+# Unit programs linked against the shim's objects (not preloaded), so that they can call its
+# internal functions: tests/unit/*.c, each with the test doubles it names.
+UNIT_DIR := $(BUILD)/unit
+.PHONY: unit
+unit: $(UNIT_DIR)/observer
+
+$(UNIT_DIR)/block/libcuda.so.1: tests/unit/block_driver.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -fvisibility=hidden -shared -Wl,-soname,libcuda.so.1 -o $@ $< -lpthread
+
+$(UNIT_DIR)/observer: tests/unit/observer.c $(SHIM_OBJ) $(UNIT_DIR)/block/libcuda.so.1
+	$(CC) $(CFLAGS_COMMON) -D_GNU_SOURCE -iquote shim -o $@ $< $(SHIM_OBJ) $(UNIT_DIR)/block/libcuda.so.1 \
+	  -Wl,-rpath,$(abspath $(UNIT_DIR))/block -ldl -lpthread
