@@ -89,7 +89,8 @@ struct cg_tls {
 extern __thread struct cg_tls cg_tls __attribute__((tls_model("initial-exec")));
 extern int cg_state;     /* enum cg_state */
 extern unsigned cg_gate; /* CG_GATE_* bits (hooks.h) */
-int cg_tid(void);
+int cg_tid_slow(void);
+static inline int cg_tid(void) { return __builtin_expect(cg_tls.tid != 0, 1) ? cg_tls.tid : cg_tid_slow(); }
 static inline void cg_gate_set(unsigned bit, int on)
 {
     if (on)

@@ -38,6 +38,13 @@ enum {
     CG_GATE_CAPTURE = 4, /* a capture is active */
     CG_GATE_MEMO = 8,    /* the memo holds buffers or knows workspaces: allocations and frees look */
 };
+/* The kinds' columns as constants, for the wrappers (folded at compile time). */
+enum {
+#define KIND(name, cls, always, memo, defer, track, query, model, watch, help) \
+    CG_ALWAYS_K_##name = always, CG_MEMO_K_##name = memo, CG_MODEL_K_##name = model, CG_WATCH_K_##name = watch,
+#include "kinds.def"
+#undef KIND
+};
 enum {
 #define KIND(name, cls, always, memo, defer, track, query, model, watch, help)                  \
     CG_MASK_K_##name = CG_GATE_INIT | CG_GATE_CAPTURE | ((always) || (watch) ? CG_GATE_ON : 0) | \
@@ -77,20 +84,32 @@ struct cg_call_text {
 
 /* One intercepted call, as the wrapper saw it: the record every stage reads and fills. The
  * wrapper zeroes it (keep it small: the hot fields only) and points `text` at its strings. */
+/* The call's arguments, as hooks.def's `info` fills them: the part of the record the model's
+ * lock-free check reads (a small struct, zeroed before the rest of the record exists). */
+#define CG_CALL_ARGS                                                                            \
+    void *stream;   /* stream argument, raw handle */                                           \
+    void *event;                                                                                \
+    void *ptr;                                                                                  \
+    int *pmode;     /* cudaThreadExchangeStreamCaptureMode argument */                          \
+    int mode;       /* capture mode argument of a begin */                                      \
+    int pt;         /* per-thread-default-stream variant (_ptsz/_ptds) */                       \
+    int d2h;        /* device-to-host copy */                                                   \
+    int blocking;   /* a begin's stream synchronizes with the legacy stream */                  \
+    size_t bytes;                                                                               \
+    uintptr_t a[8];  /* raw arguments the communicator/workspace model needs (the memo) */      \
+    uintptr_t arg0; /* the single argument of a deferrable call */
+struct cg_args {
+    CG_CALL_ARGS
+};
+
 struct cg_call {
     int hook;
-    /* from the arguments (hooks.def `info`) */
-    void *stream;   /* stream argument, raw handle */
-    void *event;
-    void *ptr;
-    int *pmode;     /* cudaThreadExchangeStreamCaptureMode argument */
-    int mode;       /* capture mode argument of a begin */
-    int pt;         /* per-thread-default-stream variant (_ptsz/_ptds) */
-    int d2h;        /* device-to-host copy */
-    int blocking;   /* a begin's stream synchronizes with the legacy stream */
-    size_t bytes;
-    uintptr_t a[8];  /* raw arguments the communicator/workspace model needs (the memo) */
-    uintptr_t arg0; /* the single argument of a deferrable call */
+    union { /* the arguments, by name (c->stream) or as one struct (c->args) */
+        struct cg_args args;
+        struct {
+            CG_CALL_ARGS
+        };
+    };
     void *ra;       /* the caller's return address: the call site, unsymbolized */
     /* the pipeline */
     int ret;        /* what the wrapper returns */

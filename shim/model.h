@@ -12,7 +12,7 @@ void cg_cap_unlock(void);
 void cg_cap_lock_raw(void);   /* for a signal handler's call: prepares no memory */
 void cg_cap_unlock_raw(void);
 void cg_judge(struct cg_call *c);             /* lock held */
-int cg_cap_quick_legal(const struct cg_call *c); /* no lock: 1 = surely legal and nothing to track */
+int cg_cap_quick_legal(int hook, const struct cg_args *a); /* no lock: 1 = surely legal, nothing to track */
 int cg_cap_relaxable(const struct cg_call *c);
 int cg_cap_d2h_pending(int slot, char *site, size_t n); /* lock held */
 int cg_cap_any_d2h(char *site, size_t n);               /* lock held */

@@ -67,9 +67,10 @@ static inline void cg_watch_leave(uint64_t prev)
     __atomic_store_n(&cg_tls.slot, (now & ~(uint64_t)0xffff) | (prev & 0xffff), __ATOMIC_RELAXED);
 }
 
-/* ---- the hot path's question, asked on the slow path (the gate sent the call there) ---- */
+/* ---- the hot path's question, asked on the slow path (the gate sent the call there); the
+ *      kind's columns (always, memo, watch) are the caller's constants ---- */
 enum { CG_WANT_NO, CG_WANT_JUDGE, CG_WANT_SIGNAL, CG_WANT_HANDLER, CG_WANT_WATCH };
-static inline int cg_wants(int hook)
+static inline int cg_wants(int hook, int always, int memo, int watch)
 {
     int st = __atomic_load_n(&cg_state, __ATOMIC_ACQUIRE);
     if (__builtin_expect(st == CG_UNINIT, 0))
@@ -88,10 +89,9 @@ static inline int cg_wants(int hook)
         }
         return CG_WANT_NO;
     }
-    const struct cg_kind_desc *d = &cg_kinds[cg_hooks[hook].kind];
     unsigned gate = __atomic_load_n(&cg_gate, __ATOMIC_ACQUIRE);
-    if (d->always || (gate & CG_GATE_CAPTURE) || (d->memo && (gate & CG_GATE_MEMO)))
+    if (always || (gate & CG_GATE_CAPTURE) || (memo && (gate & CG_GATE_MEMO)))
         return CG_WANT_JUDGE;
-    return d->watch ? CG_WANT_WATCH : CG_WANT_NO;
+    return watch ? CG_WANT_WATCH : CG_WANT_NO;
 }
 #endif

@@ -5,12 +5,27 @@
 #ifndef CG_TABLE_H
 #define CG_TABLE_H
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 void cg_mem_reserve(void);
 void *cg_mem_take(size_t n);
 void cg_mem_drop(void *p);
 void cg_mem_flush(void);
 void cg_mem_orphan(void *p); /* a forked child keeps what it drops reachable, never frees it */
 #define HASH_NONFATAL_OOM 1
+/* A word-sized key (a handle, a stream, a return address) is mixed in a few instructions;
+ * other keys take uthash's own Jenkins hash. */
+#define HASH_FUNCTION(keyptr, keylen, hashv)                                     \
+    do {                                                                         \
+        if ((keylen) == sizeof(uint64_t)) {                                      \
+            uint64_t k_;                                                         \
+            memcpy(&k_, (keyptr), sizeof k_);                                    \
+            k_ *= 0x9e3779b97f4a7c15ull;                                         \
+            (hashv) = (unsigned)(k_ >> 32) ^ (unsigned)k_;                       \
+        } else {                                                                 \
+            HASH_JEN(keyptr, keylen, hashv);                                     \
+        }                                                                        \
+    } while (0)
 #define uthash_malloc(sz) cg_mem_take(sz)
 #define uthash_free(ptr, sz) cg_mem_drop(ptr)
 #include <uthash.h>

@@ -23,7 +23,8 @@ struct spares {
     struct spares *next, *prev; /* every thread's, so that a forked child still reaches them */
 };
 static __thread struct spares *sp;
-static __thread size_t wanted;
+static __thread size_t wanted; /* the largest block a locked section asked for */
+static __thread int spent;      /* a spare was taken, or one was missing, since the last reserve */
 static __thread void *pending; /* blocks to free, linked through their first word */
 static struct spares all = {.next = &all, .prev = &all};
 static pthread_mutex_t all_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -60,9 +61,14 @@ void cg_mem_orphan(void *p)
 /* In a forked child: the other threads are gone, their spares stay listed (reachable). */
 static void mem_after_fork(void) { pthread_mutex_init(&all_mutex, NULL); }
 
+/* The spares: all but the last of CG_MEM_SPARE_MIN bytes (nodes), the last as large as the
+ * largest block asked for (a table's bucket array when it grows): a node taken is replaced by a
+ * small block, and a large one is made again only after a table grew. */
 void cg_mem_reserve(void)
 {
-    size_t want = wanted > CG_MEM_SPARE_MIN ? wanted : CG_MEM_SPARE_MIN;
+    if (sp && !spent)
+        return; /* every spare is still there, as large as asked */
+    spent = 0;
     if (!sp) {
         if ((sp = calloc(1, sizeof *sp)) == NULL)
             return;
@@ -76,6 +82,7 @@ void cg_mem_reserve(void)
         pthread_setspecific(exit_key, sp);
     }
     for (int i = 0; i < CG_MEM_SPARES; i++) {
+        size_t want = i == CG_MEM_SPARES - 1 && wanted > CG_MEM_SPARE_MIN ? wanted : CG_MEM_SPARE_MIN;
         if (sp->blk[i] && sp->size[i] >= want)
             continue;
         free(sp->blk[i]);
@@ -91,10 +98,12 @@ void *cg_mem_take(size_t n)
             void *p = sp->blk[i];
             sp->blk[i] = NULL;
             sp->size[i] = 0;
+            spent = 1;
             return p;
         }
     if (n > wanted)
         wanted = n;
+    spent = 1;
     return NULL;
 }
 

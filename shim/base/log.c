@@ -279,12 +279,6 @@ static void open_log(void)
     pthread_mutex_unlock(&open_mutex);
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 void cg_log_event(const char *body)
 {
@@ -296,8 +290,11 @@ void cg_log_event(const char *body)
     if (fd < 0)
         return;
     char head[160];
-    int n = snprintf(head, sizeof head, "{\"ts\":%.6f,\"pid\":%d,\"rank\":%d,\"tid\":%d,", now(), (int)getpid(), rank,
-                     cg_tid());
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    /* the time as seconds with six decimals, formatted as integers (no floating-point printf) */
+    int n = snprintf(head, sizeof head, "{\"ts\":%lld.%06ld,\"pid\":%d,\"rank\":%d,\"tid\":%d,", (long long)ts.tv_sec,
+                     ts.tv_nsec / 1000, (int)getpid(), rank, cg_tid());
     if (n < 0 || (size_t)n >= sizeof head)
         return;
     size_t len = strlen(body);

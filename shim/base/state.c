@@ -16,9 +16,8 @@ unsigned char cg_policy_of[HK_COUNT];
 /* A setuid, setgid or capability-raised program's environment is not read (config.c). */
 const char *cg_env(const char *name) { return secure_getenv(name); }
 
-int cg_tid(void)
+int cg_tid_slow(void)
 {
-    if (!cg_tls.tid)
-        cg_tls.tid = (int)syscall(SYS_gettid);
+    cg_tls.tid = (int)syscall(SYS_gettid);
     return cg_tls.tid;
 }

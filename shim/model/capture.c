@@ -520,10 +520,10 @@ static int unsafe_possible(void)
 
 /* 1: the call is legal whatever the captures are, and the model has nothing to record for it
  * (judge and track under the lock would conclude the same). 0: ask under the lock. */
-int cg_cap_quick_legal(const struct cg_call *c)
+int cg_cap_quick_legal(int hook, const struct cg_args *c)
 {
     uintptr_t key = stream_key(c->stream, c->pt), ev = (uintptr_t)c->event;
-    switch (cg_hooks[c->hook].kind) {
+    switch (cg_hooks[hook].kind) {
     case K_SYNC_STREAM:
     case K_QUERY_STREAM: return !filter_has(stream_filter, key) && !unsafe_possible();
     case K_SYNC_EVENT:
@@ -597,7 +597,7 @@ static void capture_leave(struct cg_call *c)
         cg_tls.mode = c->mode;
     else if (k == K_END)
         leave_end(c);
-    else if (cg_kinds[k].track && !c->in_handler && (k == K_BEGIN || !cg_cap_quick_legal(c)))
+    else if (cg_kinds[k].track && !c->in_handler && (k == K_BEGIN || !cg_cap_quick_legal(c->hook, &c->args)))
         track(c); /* (a call no capture concerns has nothing to record) */
 }
 

@@ -14,56 +14,65 @@
  * hook's first-call adaptor (into its slow path) until then. */
 static void *fwd[HK_COUNT];
 
-/* The slow path of a hook, after the gate sent the call here. */
+/* The real call, or CUDA's "unknown" for a hook whose real function is missing. */
+#define CG_REAL_CALL(name, n, sig) (real_ ? real_(CG_ARGS_##n sig) : cg_missing(HK_##name))
+/* The real call inside the observer slot of a watched kind (two stores for the pair). */
+#define CG_WATCHED_CALL(name, kind, n, sig)                  \
+    ({                                                       \
+        uint64_t prev_ = 0;                                  \
+        if (CG_WATCH_##kind)                                 \
+            prev_ = cg_watch_enter(HK_##name);               \
+        int rc_ = CG_REAL_CALL(name, n, sig);                \
+        if (CG_WATCH_##kind)                                 \
+            cg_watch_leave(prev_);                           \
+        rc_;                                                 \
+    })
+
+/* The slow path of a hook, after the gate sent the call here: the cases that need no record
+ * (a plain or watched forward, a signal handler's call, a call no capture concerns while one is
+ * active elsewhere), then the judged call in its own function. The kind's columns are constants
+ * here, so each hook keeps only the branches its kind can take. */
 #define CG_SLOW_BODY(name, kind, info, n, sig)                                                  \
     typedef int (*real_t)(CG_PARAMS_##n sig);                                                 \
     real_t real_ = (real_t)cg_real_fast(HK_##name);                                           \
-    if (real_)                                                                                \
+    if (real_ && __atomic_load_n(&fwd[HK_##name], __ATOMIC_RELAXED) != (void *)real_)          \
         __atomic_store_n(&fwd[HK_##name], (void *)real_, __ATOMIC_RELEASE);                   \
-    int want_ = cg_wants(HK_##name);                                                          \
+    int want_ = cg_wants(HK_##name, CG_ALWAYS_##kind, CG_MEMO_##kind, CG_WATCH_##kind);       \
     if (__builtin_expect(want_ == CG_WANT_NO, 1))                                             \
-        return real_ ? real_(CG_ARGS_##n sig) : cg_missing(HK_##name);                        \
+        return CG_REAL_CALL(name, n, sig);                                                    \
     if (want_ == CG_WANT_SIGNAL)                                                              \
-        return cg_forward_signal(real_ ? real_(CG_ARGS_##n sig) : cg_missing(HK_##name));     \
-    if (want_ == CG_WANT_WATCH) {                                                             \
-        uint64_t prev_ = cg_watch_enter(HK_##name);                                           \
-        int rc_ = real_ ? real_(CG_ARGS_##n sig) : cg_missing(HK_##name);                     \
-        cg_watch_leave(prev_);                                                                \
-        return rc_;                                                                           \
+        return cg_forward_signal(CG_REAL_CALL(name, n, sig));                                 \
+    if (want_ == CG_WANT_WATCH)                                                               \
+        return CG_WATCHED_CALL(name, kind, n, sig);                                           \
+    if (want_ == CG_WANT_JUDGE && !CG_ALWAYS_##kind && !CG_MODEL_##kind &&                    \
+        !(CG_MEMO_##kind && (__atomic_load_n(&cg_gate, __ATOMIC_ACQUIRE) & CG_GATE_MEMO))) {   \
+        struct cg_args a_ = {.arg0 = CG_ARG0_##n sig, CG_EXPAND info};                        \
+        if (cg_cap_quick_legal(HK_##name, &a_)) /* no capture concerns it */                  \
+            return CG_WATCHED_CALL(name, kind, n, sig);                                       \
     }                                                                                         \
+    return cg_judged_##name(ra_, want_ == CG_WANT_HANDLER CG_ARGS_TAIL_##n sig);
+
+/* A judged call: the record, the pipeline (pipeline/call.c), the real call between. */
+#define CG_JUDGED_BODY(name, kind, info, n, sig)                                                \
+    typedef int (*real_t)(CG_PARAMS_##n sig);                                                 \
+    real_t real_ = (real_t)cg_real_fast(HK_##name);                                           \
     struct cg_call c_ = {.hook = HK_##name, .arg0 = CG_ARG0_##n sig, .ra = ra_,               \
-                         .in_handler = want_ == CG_WANT_HANDLER, CG_EXPAND info};              \
-    if (want_ == CG_WANT_JUDGE && cg_quick(&c_)) { /* no capture concerns it */               \
-        if (!cg_kinds[kind].watch)                                                            \
-            return real_ ? real_(CG_ARGS_##n sig) : cg_missing(HK_##name);                    \
-        uint64_t prev_ = cg_watch_enter(HK_##name);                                           \
-        int rc_ = real_ ? real_(CG_ARGS_##n sig) : cg_missing(HK_##name);                     \
-        cg_watch_leave(prev_);                                                                \
-        return rc_;                                                                           \
-    }                                                                                         \
+                         .in_handler = in_handler_, CG_EXPAND info};                          \
     struct cg_call_text t_;                                                                   \
     t_.key[0] = t_.site[0] = t_.d2h_site[0] = t_.cause[0] = 0;                                \
     c_.text = &t_;                                                                            \
     cg_call_enter(&c_);                                                                       \
     if (c_.act != CG_ACT_RETURN) {                                                            \
         cg_call_before_forward(&c_);                                                          \
-        c_.real_ret = real_ ? real_(CG_ARGS_##n sig) : cg_missing(HK_##name);                 \
+        c_.real_ret = CG_REAL_CALL(name, n, sig);                                             \
         cg_call_after_forward(&c_);                                                           \
     }                                                                                         \
     return cg_call_leave(&c_);
 
-/* A call the gate sent to the slow path only because a capture is active somewhere: judged
- * without the lock when the model can tell no capture concerns it. */
-static inline int cg_quick(const struct cg_call *c)
-{
-    const struct cg_kind_desc *d = &cg_kinds[cg_hooks[c->hook].kind];
-    if (d->always || d->model || (d->memo && (__atomic_load_n(&cg_gate, __ATOMIC_ACQUIRE) & CG_GATE_MEMO)))
-        return 0;
-    return cg_cap_quick_legal(c);
-}
-
 #define HOOK(lib, name, kind, info, n, sig)                                                      \
-    static int cg_slow_##name(void *ra_ CG_PARAMS_TAIL_##n sig) __attribute__((noinline, cold)); \
+    static int cg_slow_##name(void *ra_ CG_PARAMS_TAIL_##n sig) __attribute__((noinline));       \
+    static int cg_judged_##name(void *ra_, int in_handler_ CG_PARAMS_TAIL_##n sig)               \
+        __attribute__((noinline, cold));                                                         \
     CG_EXPORT int name(CG_PARAMS_##n sig);                                                       \
     CG_EXPORT int name(CG_PARAMS_##n sig)                                                        \
     {                                                                                            \
@@ -82,6 +91,10 @@ static inline int cg_quick(const struct cg_call *c)
     static int cg_slow_##name(void *ra_ CG_PARAMS_TAIL_##n sig)                                  \
     {                                                                                            \
         CG_SLOW_BODY(name, kind, info, n, sig)                                                   \
+    }                                                                                            \
+    static int cg_judged_##name(void *ra_, int in_handler_ CG_PARAMS_TAIL_##n sig)               \
+    {                                                                                            \
+        CG_JUDGED_BODY(name, kind, info, n, sig)                                                 \
     }
 #include "hooks.def"
 
