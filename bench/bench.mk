@@ -21,7 +21,7 @@ $(BENCH_OUT)/libpassthrough.so: bench/passthrough.c
 
 $(BENCH_OUT)/bench: bench/bench.c $(BENCH_OUT)/null/libcuda.so.1 $(BENCH_OUT)/null/libnccl.so.2
 	$(CC) $(BENCH_CFLAGS) $(BENCH_MPI_CFLAGS) -o $@ $< -L$(BENCH_OUT)/null -lcuda -lnccl \
-	  -Wl,-rpath,$(abspath $(BENCH_OUT))/null -lpthread $(BENCH_MPI_LIBS)
+	  -Wl,-rpath,'$$ORIGIN/null' -lpthread $(BENCH_MPI_LIBS)
 
 .PHONY: bench
 bench: all $(BENCH_OUT)/bench $(BENCH_OUT)/libpassthrough.so

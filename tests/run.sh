@@ -390,6 +390,14 @@ rm -rf "$T/inst" && make -s install PREFIX="$T/inst" >/dev/null &&
   "$T/inst/bin/capguard" version | grep -q "$T/inst/lib/libcapguard.so" &&
   ok "install: make install PREFIX puts the tool and the library where the tool finds it" || bad "install" "$("$T/inst/bin/capguard" version 2>&1)"
 
+# ---- a poll loop inside a capture: counted, not written one line each ----
+run 1 s.poll "$S/sync_inside" poll
+expect_eq "poll: 1000 cudaStreamQuery polls of the capturing stream under CAPGUARD=1 are answered (sync=0 poll_last=0 end=0)" \
+  "$(rcs s.poll)" "sync=0 poll_last=0 end=0"
+expect_eq "poll: the first poll and the loop's 999 (two sites) are two violation lines in the log, the sites' counts 1 and 999, 998 counted as repeated polls" \
+  "$(nviol s.poll) $(log s.poll | grep '"ev":"summary_site","call":"cudaStreamQuery"' | grep -o '"count":[0-9]*' | sort -t: -k2n | tr '\n' ' ')$(log s.poll | grep -o '"polls_counted":[0-9]*')" \
+  '2 "count":1 "count":999 "polls_counted":998'
+
 # ---- the observer point: another thread reads which watched call each thread is inside ----
 UNIT=${CG_UNIT_DIR:-$ROOT/build/unit}
 if [ -x "$UNIT/observer" ]; then

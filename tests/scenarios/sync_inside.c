@@ -3,6 +3,7 @@
  *   device     cudaDeviceSynchronize (Triton autotuning inside a capture)
  *   capturing  cudaStreamSynchronize of the capturing stream itself
  *   query      cudaStreamQuery of the capturing stream (a blocking-wait poll loop)
+ *   poll       the same query 1000 times at one site (rc of the first and of the last)
  *   d2h        a device-to-host copy captured, then a sync of the capturing stream
  *              (PyTorch .item() / masked_select / SyncBatchNorm: the host would read data the
  *              capture has not produced)
@@ -44,6 +45,12 @@ int main(int argc, char **argv)
         RC("sync", cudaStreamSynchronize(cap));
     else if (strcmp(v, "query") == 0)
         RC("sync", cudaStreamQuery(cap));
+    else if (strcmp(v, "poll") == 0) {
+        cudaError_t first = cudaStreamQuery(cap), last = first;
+        for (int i = 1; i < 1000; i++)
+            last = cudaStreamQuery(cap);
+        printf("rc sync %d\nrc poll_last %d\n", (int)first, (int)last);
+    }
     else if (strcmp(v, "d2h") == 0) {
         MUST(cudaMemsetAsync(dev, 7, sizeof(int), cap));
         MUST(cudaMemcpyAsync(&host, dev, sizeof(int), cudaMemcpyDeviceToHost, cap));

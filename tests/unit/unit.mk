@@ -10,4 +10,4 @@ $(UNIT_DIR)/block/libcuda.so.1: tests/unit/block_driver.c
 
 $(UNIT_DIR)/observer: tests/unit/observer.c $(SHIM_OBJ) $(UNIT_DIR)/block/libcuda.so.1
 	$(CC) $(CFLAGS_COMMON) -D_GNU_SOURCE -iquote shim -o $@ $< $(SHIM_OBJ) $(UNIT_DIR)/block/libcuda.so.1 \
-	  -Wl,-rpath,$(abspath $(UNIT_DIR))/block -ldl -lpthread
+	  -Wl,-rpath,'$$ORIGIN/block' -ldl -lpthread
