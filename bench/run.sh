@@ -16,6 +16,8 @@ LIB=$B/libcapguard.so
 ROUNDS=${BENCH_ROUNDS:-5}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+# the null doubles before anything LD_LIBRARY_PATH holds (a GPU machine's real libcuda.so.1)
+export LD_LIBRARY_PATH="$(cd "$B" && pwd)/bench/null${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export OMPI_MCA_plm=isolated OMPI_MCA_btl=self OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 # case  iterations-for-ns  iterations-for-instructions (0: not counted)

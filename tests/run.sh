@@ -401,7 +401,9 @@ expect_eq "poll: the first poll and the loop's 999 (two sites) are two violation
 # ---- the observer point: another thread reads which watched call each thread is inside ----
 UNIT=${CG_UNIT_DIR:-$ROOT/build/unit}
 if [ -x "$UNIT/observer" ]; then
-  (cd "$T" && CAPGUARD=1 CAPGUARD_LOG_DIR="$T/obs.logs" timeout 60 "$UNIT/observer" >"$T/obs.out" 2>"$T/obs.err")
+  # its blocking double before anything LD_LIBRARY_PATH holds (a GPU machine's real libcuda.so.1)
+  (cd "$T" && LD_LIBRARY_PATH="$UNIT/block${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" CAPGUARD=1 CAPGUARD_LOG_DIR="$T/obs.logs" \
+    timeout 60 "$UNIT/observer" >"$T/obs.out" 2>"$T/obs.err")
   fact() { awk -v k="$1" '$1 == k { $1 = ""; sub(/^ /, ""); print }' "$T/obs.out"; }
   expect_eq "observer: a thread blocked in cuStreamSynchronize outside any capture is seen inside it, at its first sequence number" \
     "$(fact a_inside)" "cuStreamSynchronize seq 1 seen 1"
