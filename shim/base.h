@@ -126,6 +126,7 @@ struct cg_config {
     unsigned coll_record_max; /* a collective with more output than this is not recorded */
     unsigned sites;        /* violation sites counted */
     unsigned defer_max;    /* deferred calls queued at most */
+    unsigned watchdog_ms;  /* a watched call in flight longer is named; 0: no watchdog */
 };
 extern struct cg_config cg_cfg;
 extern unsigned char cg_policy_of[HK_COUNT]; /* enum cg_policy per hook */
@@ -190,6 +191,34 @@ unsigned cg_sites_symbolized(void);
 /* A fast hash of a buffer (the same bytes give the same value on every rank). */
 uint64_t cg_hash_bytes(const void *p, size_t n, uint64_t seed);
 #define CG_HASH_SEED 1469598103934665603ull
+
+/* ---- base/observer.c: which watched call each thread is inside (issue 10's watchdog samples it) ---- */
+void cg_observer_register(void); /* this thread's slot joins the registry (once per thread) */
+extern void (*cg_on_first_watch)(void); /* called on the process's first watched call (the watchdog) */
+struct cg_observed {
+    int tid;
+    int hook;      /* -1: not inside a watched call */
+    uint64_t seq;  /* the call's sequence number on its thread */
+};
+/* Copy at most n threads' slots out (the registry's lock held only while copying). */
+unsigned cg_observe(struct cg_observed *out, unsigned n);
+
+/* Entry into a watched call: at most two plain stores for the pair (this and cg_watch_leave);
+ * no clock, no lock, no syscall. Returns the slot as it was (a handler's call restores it). */
+static inline uint64_t cg_watch_enter(int hook)
+{
+    if (__builtin_expect(!cg_tls.watched, 0))
+        cg_observer_register();
+    uint64_t prev = __atomic_load_n(&cg_tls.slot, __ATOMIC_RELAXED);
+    __atomic_store_n(&cg_tls.slot, ((prev >> 16) + 1) << 16 | (uint64_t)(hook + 1), __ATOMIC_RELAXED);
+    return prev;
+}
+static inline void cg_watch_leave(uint64_t prev)
+{
+    /* the sequence goes on from this call's; the hook is the one this call interrupted, if any */
+    uint64_t now = __atomic_load_n(&cg_tls.slot, __ATOMIC_RELAXED);
+    __atomic_store_n(&cg_tls.slot, (now & ~(uint64_t)0xffff) | (prev & 0xffff), __ATOMIC_RELAXED);
+}
 
 #pragma GCC visibility pop
 #endif

@@ -40,33 +40,6 @@ int cuGetProcAddress_v2(const char *sym, void **pfn, int ver, unsigned long long
         rc_;                            \
     })
 
-/* ---- observer.c: which watched call each thread is inside (issue 10's watchdog samples it) ---- */
-void cg_observer_register(void); /* this thread's slot joins the registry (once per thread) */
-struct cg_observed {
-    int tid;
-    int hook;      /* -1: not inside a watched call */
-    uint64_t seq;  /* the call's sequence number on its thread */
-};
-/* Copy at most n threads' slots out (the registry's lock held only while copying). */
-unsigned cg_observe(struct cg_observed *out, unsigned n);
-
-/* Entry into a watched call: at most two plain stores for the pair (this and cg_watch_leave);
- * no clock, no lock, no syscall. Returns the slot as it was (a handler's call restores it). */
-static inline uint64_t cg_watch_enter(int hook)
-{
-    if (__builtin_expect(!cg_tls.watched, 0))
-        cg_observer_register();
-    uint64_t prev = __atomic_load_n(&cg_tls.slot, __ATOMIC_RELAXED);
-    __atomic_store_n(&cg_tls.slot, ((prev >> 16) + 1) << 16 | (uint64_t)(hook + 1), __ATOMIC_RELAXED);
-    return prev;
-}
-static inline void cg_watch_leave(uint64_t prev)
-{
-    /* the sequence goes on from this call's; the hook is the one this call interrupted, if any */
-    uint64_t now = __atomic_load_n(&cg_tls.slot, __ATOMIC_RELAXED);
-    __atomic_store_n(&cg_tls.slot, (now & ~(uint64_t)0xffff) | (prev & 0xffff), __ATOMIC_RELAXED);
-}
-
 /* ---- the hot path's question, asked on the slow path (the gate sent the call there); the
  *      kind's columns (always, memo, watch) are the caller's constants ---- */
 enum { CG_WANT_NO, CG_WANT_JUDGE, CG_WANT_SIGNAL, CG_WANT_HANDLER, CG_WANT_WATCH };

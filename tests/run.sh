@@ -416,6 +416,39 @@ else
   bad "observer" "$UNIT/observer is missing (make unit)"
 fi
 
+# ---- the watchdog: a call blocked past CAPGUARD_WATCHDOG_MS is named while blocked ----
+if [ -x "$UNIT/watchdog" ]; then
+  wd() { # wd TAG MS [MODE]
+    (cd "$T" && LD_LIBRARY_PATH="$UNIT/block${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" LD_PRELOAD="$PRE$LIB" CAPGUARD=1 \
+      CAPGUARD_WATCHDOG_MS=$2 CAPGUARD_LOG_DIR="$T/$1.logs" timeout 30 "$UNIT/watchdog" ${3:-} >"$T/$1.out" 2>"$T/$1.err")
+    echo $? >"$T/$1.status"
+  }
+  wd wd.on 200
+  expect_eq "watchdog: a program with one call blocked 1.3 s and one blocked for good at exit returns, exits 0 (not kept alive)" \
+    "$(cat "$T/wd.on.status") $(grep -E '^(returned|second_named|exiting)' "$T/wd.on.out" | tr '\n' ' ')" "0 returned 0 second_named 1 exiting "
+  expect_eq "watchdog: CAPGUARD_WATCHDOG_MS=200, the blocked cuStreamSynchronize is named at 1, 2 and 4 bounds while blocked (doubling, no flood)" \
+    "$(log wd.on | grep '"ev":"watchdog","blocked_tid":[0-9]*,"call":"cuStreamSynchronize"' | grep -o '"report":[0-9]*' | tr '\n' ' ')" \
+    '"report":0 "report":1 "report":2 '
+  ms=$(log wd.on | grep '"ev":"watchdog","blocked_tid":[0-9]*,"call":"cuStreamSynchronize"' | grep -o '"ms":[0-9]*' | cut -d: -f2 | tr '\n' ' ')
+  check_ms() { set -- $ms; [ "${1:-0}" -ge 200 ] && [ "$1" -lt 400 ] && [ "${2:-0}" -ge 400 ] && [ "${3:-0}" -ge 800 ] && [ "$3" -lt 1300 ]; }
+  check_ms && ok "watchdog: each naming comes at its bound (ms: $ms)" || bad "watchdog: bounds" "ms: $ms"
+  done_ms=$(log wd.on | grep '"ev":"watchdog_done","blocked_tid":[0-9]*,"call":"cuStreamSynchronize"' | grep -o '"ms":[0-9]*' | cut -d: -f2)
+  [ "${done_ms:-0}" -ge 1200 ] && grep -q 'watchdog: thread [0-9]* has been inside cuStreamSynchronize for 0.2 s' "$T/wd.on.err" &&
+    grep -q 'returned from cuStreamSynchronize after at least 1.[2-9] s' "$T/wd.on.err" &&
+    ok "watchdog: its return is named too (after ${done_ms} ms), on stderr and in the log" || bad "watchdog: return" "done ms ${done_ms:-none}; $(head -c 300 "$T/wd.on.err")"
+  blk=$(awk '$1 == "watchdog_sigblk" { print $2 }' "$T/wd.on.out")
+  [ -n "$blk" ] && [ $(( 16#$blk & 16#fffffffe7ffbfeff )) = $(( 16#fffffffe7ffbfeff )) ] &&
+    ok "watchdog: its thread blocks every signal that can be blocked (SigBlk $blk)" || bad "watchdog: signal mask" "SigBlk ${blk:-not found}"
+  wd wd.off 0 nowait
+  expect_eq "watchdog: CAPGUARD_WATCHDOG_MS=0, no watchdog line or event, the same result" \
+    "$(cat "$T/wd.off.status") $(grep -c 'watchdog' "$T/wd.off.err") $(log wd.off | grep -c '"ev":"watchdog')" "0 0 0"
+  wd wd.fork 200 fork
+  expect_eq "watchdog: in a forked child its own watchdog names the child's blocked call" \
+    "$(cat "$T/wd.fork.status") $(cat "$T/wd.fork.out")" "0 child_named 1"
+else
+  bad "watchdog" "$UNIT/watchdog is missing (make unit)"
+fi
+
 # ---- suites of their own: the layering, the launcher, the fault-injection suite (tests/fault) ----
 suite() { # suite PREFIX SCRIPT: its "PASS name" / "FAIL name: why" lines are counted here
   [ -x "$2" ] || { bad "$1" "$2 is missing"; return; }

@@ -21,6 +21,8 @@ objs=()
 for l in "${LAYERS[@]}"; do
   for o in "$B"/shim/"$l"/*.o; do
     [ -e "$o" ] || continue
+    src=$ROOT/shim/$l/$(basename "$o" .o).c
+    [ -e "$src" ] || [ -e "${src%.c}.S" ] || continue # a stale object of a source that moved
     objs+=("$o")
     layer_of_obj[$o]=$l
     while read -r sym; do def_in[$sym]=$o; done < <(nm --defined-only -g "$o" | awk '$3 ~ /^cg_/ { print $3 }')

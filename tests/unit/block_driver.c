@@ -1,6 +1,6 @@
 /* A driver double whose syncs block until the test lets them go: cuStreamSynchronize of stream
  * 0x100 and cuCtxSynchronize wait until block_release(which) is called; every other entry point
- * it has returns success at once. Built as libcuda.so.1 for tests/unit/observer.c. */
+ * it has returns success at once. Built as libcuda.so.1 for tests/unit/observer.c and watchdog.c. */
 #include <pthread.h>
 #include <stdint.h>
 

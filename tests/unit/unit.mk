@@ -2,7 +2,7 @@
 # internal functions: tests/unit/*.c, each with the test doubles it names.
 UNIT_DIR := $(BUILD)/unit
 .PHONY: unit
-unit: $(UNIT_DIR)/observer
+unit: $(UNIT_DIR)/observer $(UNIT_DIR)/watchdog
 
 $(UNIT_DIR)/block/libcuda.so.1: tests/unit/block_driver.c
 	@mkdir -p $(dir $@)
@@ -11,3 +11,6 @@ $(UNIT_DIR)/block/libcuda.so.1: tests/unit/block_driver.c
 $(UNIT_DIR)/observer: tests/unit/observer.c $(SHIM_OBJ) $(UNIT_DIR)/block/libcuda.so.1
 	$(CC) $(CFLAGS_COMMON) -D_GNU_SOURCE -iquote shim -o $@ $< $(SHIM_OBJ) $(UNIT_DIR)/block/libcuda.so.1 \
 	  -Wl,-rpath,'$$ORIGIN/block' -ldl -lpthread
+
+$(UNIT_DIR)/watchdog: tests/unit/watchdog.c $(UNIT_DIR)/block/libcuda.so.1
+	$(CC) $(CFLAGS_COMMON) -o $@ $< $(UNIT_DIR)/block/libcuda.so.1 -Wl,-rpath,'$$ORIGIN/block' -lpthread

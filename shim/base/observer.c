@@ -1,6 +1,6 @@
 /* The observer point: every watched call (kinds.def `watch`: syncs, host collectives, inits,
  * synchronous copies, collective enqueues) stores which call it is and its sequence number in
- * the calling thread's slot on entry, and clears the call on exit (pipeline.h, two plain stores
+ * the calling thread's slot on entry, and clears the call on exit (base.h, two plain stores
  * for the pair). This file keeps the registry through which another thread reads the slots
  * (issue 10's watchdog): a thread's slot joins it the first time the thread makes a watched
  * call, and leaves it when the thread exits.
@@ -8,7 +8,7 @@
  * hook beyond the registry lock on a thread's first watched call. */
 #include <pthread.h>
 #include "module.h"
-#include "pipeline.h"
+#include "base.h"
 
 #define CG_OBSERVED_MAX 4096 /* threads whose slots are readable at once; more are counted */
 
@@ -20,6 +20,7 @@ static struct entry registry[CG_OBSERVED_MAX];
 static unsigned n_entries, not_registered;
 static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t exit_key;
+static int first_done; /* the first watched call's hook has run */
 static int key_made;
 
 static void thread_exit(void *arg)
@@ -42,13 +43,22 @@ static void observer_after_fork(void)
     pthread_mutex_init(&registry_mutex, NULL);
     n_entries = 0;
     cg_tls.watched = 0;
+    first_done = 0;
 }
 
 CG_MODULE(observer, .init = observer_init, .after_fork = observer_after_fork);
 
+/* Run once per process (again in a forked child), on the first watched call: the watchdog's
+ * start, so that a process that never makes one (a setuid tool under LD_PRELOAD, a shell) never
+ * gets capguard's thread. Set by the watchdog's init. */
+void (*cg_on_first_watch)(void);
+
 void cg_observer_register(void)
 {
     cg_tls.watched = 1; /* once, even if the registry is full */
+    void (*first)(void) = __atomic_load_n(&cg_on_first_watch, __ATOMIC_ACQUIRE);
+    if (first && !cg_tls.sig_at && !__atomic_exchange_n(&first_done, 1, __ATOMIC_ACQ_REL))
+        first();
     if (!key_made || cg_tls.sig_at)
         return; /* not from a signal handler: pthread_setspecific is not async-signal-safe */
     int tid = cg_tid();
