@@ -85,6 +85,11 @@ struct cg_tls {
     int watched;  /* the observer slot is registered (pipeline/observer.c) */
     uint64_t slot; /* the observer slot: (sequence << 16) | (hook + 1) while inside a watched
                     * call, (sequence << 16) between them; read by other threads */
+    /* A judged watched call's arguments that matter, published for the watchdog (atomics; the
+     * judged path only, never the fast path): valid when pub_seq is the slot's sequence. */
+    uint64_t pub_seq;
+    uintptr_t pub_stream, pub_a[4];
+    void *pub_ra;
 };
 extern __thread struct cg_tls cg_tls __attribute__((tls_model("initial-exec")));
 extern int cg_state;     /* enum cg_state */
@@ -199,7 +204,19 @@ struct cg_observed {
     int tid;
     int hook;      /* -1: not inside a watched call */
     uint64_t seq;  /* the call's sequence number on its thread */
+    int judged;    /* the arguments below belong to this call (it was judged) */
+    uintptr_t stream, a[4];
+    void *ra;      /* its caller's return address */
 };
+/* Publish a judged watched call's arguments for the watchdog (after cg_watch_enter). */
+static inline void cg_watch_publish(uint64_t seq, uintptr_t stream, const uintptr_t *a, void *ra)
+{
+    __atomic_store_n(&cg_tls.pub_stream, stream, __ATOMIC_RELAXED);
+    for (int i = 0; i < 4; i++)
+        __atomic_store_n(&cg_tls.pub_a[i], a[i], __ATOMIC_RELAXED);
+    __atomic_store_n(&cg_tls.pub_ra, ra, __ATOMIC_RELAXED);
+    __atomic_store_n(&cg_tls.pub_seq, seq, __ATOMIC_RELEASE);
+}
 /* Copy at most n threads' slots out (the registry's lock held only while copying). */
 unsigned cg_observe(struct cg_observed *out, unsigned n);
 

@@ -78,8 +78,19 @@ unsigned cg_observe(struct cg_observed *out, unsigned n)
     unsigned got = 0;
     pthread_mutex_lock(&registry_mutex);
     for (unsigned i = 0; i < n_entries && got < n; i++) {
-        uint64_t w = __atomic_load_n(&registry[i].tls->slot, __ATOMIC_RELAXED);
-        out[got++] = (struct cg_observed){registry[i].tid, (int)(w & 0xffff) - 1, w >> 16};
+        struct cg_tls *t = registry[i].tls;
+        uint64_t w = __atomic_load_n(&t->slot, __ATOMIC_ACQUIRE);
+        struct cg_observed *o = &out[got++];
+        *o = (struct cg_observed){.tid = registry[i].tid, .hook = (int)(w & 0xffff) - 1, .seq = w >> 16};
+        if (__atomic_load_n(&t->pub_seq, __ATOMIC_ACQUIRE) != o->seq)
+            continue;
+        o->stream = __atomic_load_n(&t->pub_stream, __ATOMIC_RELAXED);
+        for (int k = 0; k < 4; k++)
+            o->a[k] = __atomic_load_n(&t->pub_a[k], __ATOMIC_RELAXED);
+        o->ra = __atomic_load_n(&t->pub_ra, __ATOMIC_RELAXED);
+        /* the call may have returned meanwhile: the arguments count only if the slot still shows it */
+        o->judged = __atomic_load_n(&t->pub_seq, __ATOMIC_ACQUIRE) == o->seq &&
+                    __atomic_load_n(&t->slot, __ATOMIC_ACQUIRE) == w;
     }
     pthread_mutex_unlock(&registry_mutex);
     return got;

@@ -33,11 +33,14 @@ struct seen { /* a thread inside a watched call, as the watchdog follows it */
     uint64_t next_ns;   /* when it is named next */
     unsigned reports;   /* times named so far */
     unsigned mark;      /* carried into the next sample's table */
+    int judged;         /* the call's arguments are known (it was judged) */
+    uintptr_t stream, a[4];
+    void *ra;
 };
 
 static pthread_t thread;
 static int running;
-static unsigned named, named_done;
+static unsigned named, named_done; /* written by the watchdog thread, read at exit: atomics */
 
 static uint64_t now_ns(void)
 {
@@ -54,19 +57,49 @@ static struct seen *slot_for(struct seen *tab, int tid)
     return &tab[i];
 }
 
+/* What a judged call's arguments say, as text ("" when unknown): its communicator (MPI's by
+ * the name every rank shares), its stream, and where it was called from. */
+static void describe(const struct seen *s, char *args, size_t an, char *site, size_t sn)
+{
+    args[0] = site[0] = 0;
+    if (!s->judged)
+        return;
+    enum cg_kind k = cg_hooks[s->hook].kind;
+    int mpi = cg_hooks[s->hook].lib == CG_LIB_MPI;
+    uintptr_t comm = k == K_HOST_COLL ? s->a[0] : k == K_COMM_INIT && mpi ? s->a[1] : k == K_NCCL_COLL ? s->a[0] : 0;
+    char name[40] = "";
+    if (mpi && comm && cg_mpi_comm_builtin(comm, name, sizeof name) != 0)
+        snprintf(name, sizeof name, "0x%llx", (unsigned long long)cg_mpi_handle(comm));
+    else if (!mpi && comm)
+        snprintf(name, sizeof name, "%p", (void *)comm);
+    if (name[0])
+        snprintf(args, an, "comm %s", name);
+    else if (s->stream)
+        snprintf(args, an, "stream %p", (void *)s->stream);
+    if (s->ra) {
+        uint64_t h;
+        cg_call_site(s->ra, &h, site, sn);
+    }
+}
+
 static void say_blocked(const struct seen *s, uint64_t now)
 {
     double secs = (double)(now - s->since_ns) / 1e9;
     int caps = __atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE);
-    char body[400];
+    char body[900], args[80], site[200], qargs[120], qsite[260];
+    describe(s, args, sizeof args, site, sizeof site);
+    cg_json_str(qargs, sizeof qargs, args);
+    cg_json_str(qsite, sizeof qsite, site);
     snprintf(body, sizeof body,
              "\"ev\":\"watchdog\",\"blocked_tid\":%d,\"call\":\"%s\",\"seq\":%llu,\"ms\":%llu,\"report\":%u,"
-             "\"captures_active\":%d",
+             "\"captures_active\":%d,\"args\":%s,\"site\":%s",
              s->tid, cg_hooks[s->hook].name, (unsigned long long)s->seq,
-             (unsigned long long)((now - s->since_ns) / 1000000), s->reports, caps);
+             (unsigned long long)((now - s->since_ns) / 1000000), s->reports, caps, args[0] ? qargs : "null",
+             site[0] ? qsite : "null");
     cg_log_event(body);
-    cg_say("capguard: [rank %d] watchdog: thread %d has been inside %s for %.1f s (its call #%llu; %d captures "
-           "active)\n", cg_rank(), s->tid, cg_hooks[s->hook].name, secs, (unsigned long long)s->seq, caps);
+    cg_say("capguard: [rank %d] watchdog: thread %d has been inside %s%s%s%s for %.1f s%s%s (its call #%llu; %d "
+           "captures active)\n", cg_rank(), s->tid, cg_hooks[s->hook].name, args[0] ? "(" : "", args, args[0] ? ")" : "",
+           secs, site[0] ? ", called at " : "", site, (unsigned long long)s->seq, caps);
 }
 
 static void say_done(const struct seen *s, uint64_t now)
@@ -93,12 +126,19 @@ static void sample(struct seen *was, struct seen *now_tab, struct cg_observed *o
         if (old->tid && old->seq == obs[i].seq && old->hook == obs[i].hook) {
             *s = *old; /* the same call as last time */
             old->mark = 1;
+            if (!s->judged && obs[i].judged) { /* published after the first sample saw it */
+                s->judged = 1;
+                s->stream = obs[i].stream;
+                memcpy(s->a, obs[i].a, sizeof s->a);
+                s->ra = obs[i].ra;
+            }
         } else {
-            *s = (struct seen){obs[i].tid, obs[i].hook, obs[i].seq, now, now + bound_ns, 0, 0};
+            *s = (struct seen){obs[i].tid, obs[i].hook, obs[i].seq, now, now + bound_ns, 0, 0, obs[i].judged,
+                               obs[i].stream, {obs[i].a[0], obs[i].a[1], obs[i].a[2], obs[i].a[3]}, obs[i].ra};
         }
         if (now >= s->next_ns) {
             say_blocked(s, now);
-            named++;
+            __atomic_add_fetch(&named, 1, __ATOMIC_RELAXED);
             s->reports++;
             s->next_ns = s->since_ns + (bound_ns << (s->reports < 40 ? s->reports : 40)); /* 1, 2, 4... bounds */
         }
@@ -106,7 +146,7 @@ static void sample(struct seen *was, struct seen *now_tab, struct cg_observed *o
     for (unsigned i = 0; i < CG_WATCH_TABLE; i++) { /* the calls named before and not seen again */
         if (was[i].tid && !was[i].mark && was[i].reports) {
             say_done(&was[i], now);
-            named_done++;
+            __atomic_add_fetch(&named_done, 1, __ATOMIC_RELAXED);
         }
     }
     memset(was, 0, CG_WATCH_TABLE * sizeof *was);
@@ -165,11 +205,12 @@ static void watchdog_after_fork(void) { running = 0; }
 
 static void watchdog_summary(void)
 {
-    if (!named)
+    unsigned n = __atomic_load_n(&named, __ATOMIC_RELAXED), done = __atomic_load_n(&named_done, __ATOMIC_RELAXED);
+    if (!n)
         return;
     char body[160];
-    snprintf(body, sizeof body, "\"ev\":\"summary_watchdog\",\"named\":%u,\"returned\":%u,\"watchdog_ms\":%u", named,
-             named_done, cg_cfg.watchdog_ms);
+    snprintf(body, sizeof body, "\"ev\":\"summary_watchdog\",\"named\":%u,\"returned\":%u,\"watchdog_ms\":%u", n, done,
+             cg_cfg.watchdog_ms);
     cg_log_event(body);
 }
 

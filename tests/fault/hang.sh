@@ -1,8 +1,9 @@
 #!/bin/bash
 # Hangs capguard must name while they last (issue 13's watchdog), under real Open MPI:
 #   a rank alone in MPI_Barrier inside a capture (CAPGUARD=observe, so it truly blocks): the
-#   watchdog names the call on that rank within its bound, with the rank, the thread and the
-#   active capture, while the other rank has not arrived; the job then completes.
+#   watchdog names the call on that rank within its bound, with the rank, the thread, the
+#   communicator, the call site and the active capture, while the other rank has not arrived;
+#   the job then completes.
 source "$(dirname "$0")/lib.sh"
 MPIRUN="timeout 60 mpirun --oversubscribe --allow-run-as-root -np 2"
 frun alone 90 -- $MPIRUN -x CAPGUARD=observe -x CAPGUARD_WATCHDOG_MS=300 -x CAPGUARD_LOG_DIR="$T/alone.logs" "$F/hang_mpi"
@@ -13,8 +14,10 @@ check "hang: rank 0 alone in MPI_Barrier inside a capture, CAPGUARD=observe: the
 check "hang: the watchdog named the blocked MPI_Barrier on rank 0 within its bound, with the active capture" \
   "first watchdog event: ${wd:-none}" \
   eval '[ -n "$wd" ] && ms=$(grep -o "\"ms\":[0-9]*" <<<"$wd" | cut -d: -f2) && [ "$ms" -ge 300 ] && [ "$ms" -lt 2000 ] && grep -q "\"captures_active\":1" <<<"$wd"'
-check "hang: the blocked rank's stderr names it: rank, thread, call, how long" \
+check "hang: the blocked rank's stderr names it: rank, thread, call and its communicator, how long, the call site" \
   "$(grep watchdog "$T/alone.err" | head -2)" \
-  grep -q 'capguard: \[rank 0\] watchdog: thread [0-9]* has been inside MPI_Barrier for 0\.[3-9] s' "$T/alone.err"
+  grep -q 'capguard: \[rank 0\] watchdog: thread [0-9]* has been inside MPI_Barrier(comm WORLD) for 0\.[3-9] s, called at hang_mpi+0x' "$T/alone.err"
+check "hang: the log's watchdog event has the call's arguments and site" "first watchdog event: ${wd:-none}" \
+  eval 'grep -q "\"args\":\"comm WORLD\",\"site\":\"hang_mpi+0x" <<<"$wd"'
 check "hang: rank 1's quick barrier is never named" "$(cat "$T/alone.logs"/*r1.jsonl 2>/dev/null | grep -c '"ev":"watchdog"') events" \
   eval '[ "$(cat "$T/alone.logs"/*r1.jsonl 2>/dev/null | grep -c "\"ev\":\"watchdog\",")" = 0 ]'
