@@ -21,6 +21,7 @@ void cg_cap_note_violation(uint64_t id, const struct cg_call *c, const char *sit
 int cg_cap_work_begin(void); /* may work after captures run now? (then held until work_end) */
 void cg_cap_work_end(void);
 unsigned cg_cap_untracked(void);
+uint64_t cg_cap_id_of_stream(const struct cg_args *a); /* takes the lock; 0: not capturing */
 
 /* ---- mpi.c: which MPI is loaded, and what its handles mean ---- */
 enum { CG_MPI_UNKNOWN, CG_MPI_OPENMPI, CG_MPI_MPICH };

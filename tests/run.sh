@@ -449,6 +449,19 @@ else
   bad "watchdog" "$UNIT/watchdog is missing (make unit)"
 fi
 
+# ---- captured-collective fingerprints: two ranks, the same collectives or a different one ----
+if [ -x "$UNIT/fingerprint_mpi" ] && { [ "$CPU_ONLY" = 1 ] || [ "${CG_GPU_NRANKS:-1}" -ge 2 ]; }; then
+  fp() { log "$1" | grep '"ev":"fingerprint"' | sed 's/.*"rank":\([0-9]*\),.*"hash":"\([0-9a-f]*\)".*"list":\(.*\)}$/\1 \2 \3/' | sort; }
+  for m in same diverge; do mrun 1 "fp.$m" $MPIRUN "$UNIT/fingerprint_mpi" $m; done
+  expect_eq "fingerprint: two ranks capturing the same NCCL collectives log one fingerprint each, equal (2 collectives, in order)" \
+    "$(fp fp.same | awk '{ print $2 }' | uniq | wc -l) $(fp fp.same | wc -l) $(fp fp.same | head -1 | grep -o '"op":"[a-zA-Z]*"' | tr '\n' ' ')" \
+    '1 2 "op":"ncclAllReduce" "op":"ncclAllReduce" '
+  expect_eq "fingerprint: rank 1 capturing a Broadcast where rank 0 has an AllReduce: the hashes differ and rank 1's list shows its Broadcast (root 0)" \
+    "$(fp fp.diverge | awk '{ print $2 }' | uniq | wc -l) $(fp fp.diverge | awk '$1 == 1' | grep -o '"op":"ncclBroadcast","count":32,"dtype":7,"comm":"#1","root":0')" \
+    '2 "op":"ncclBroadcast","count":32,"dtype":7,"comm":"#1","root":0'
+  expect_eq "fingerprint: the captures still end 0 on both ranks" "$(grep -c 'end 0' "$T/fp.diverge.out")" "2"
+fi
+
 # ---- suites of their own: the layering, the launcher, the fault-injection suite (tests/fault) ----
 suite() { # suite PREFIX SCRIPT: its "PASS name" / "FAIL name: why" lines are counted here
   [ -x "$2" ] || { bad "$1" "$2 is missing"; return; }

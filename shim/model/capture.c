@@ -505,6 +505,18 @@ void cg_cap_note_violation(uint64_t id, const struct cg_call *c, const char *sit
 
 unsigned cg_cap_untracked(void) { return untracked; }
 
+/* The capture a stream's work is recorded into (origin or joined), 0: none. Takes the lock. */
+uint64_t cg_cap_id_of_stream(const struct cg_args *a)
+{
+    uint64_t id = 0;
+    cg_cap_lock();
+    int slot = slot_of_stream(stream_key(a->stream, a->pt));
+    if (slot >= 0)
+        id = caps[slot].id;
+    cg_cap_unlock();
+    return id;
+}
+
 /* ---- without the lock: calls no capture concerns ---- */
 
 /* Could the potentially-unsafe rule prohibit a call on this thread? (judge_unsafe, from counts) */

@@ -2,7 +2,7 @@
 # internal functions: tests/unit/*.c, each with the test doubles it names.
 UNIT_DIR := $(BUILD)/unit
 .PHONY: unit
-unit: $(UNIT_DIR)/observer $(UNIT_DIR)/watchdog
+unit: $(UNIT_DIR)/observer $(UNIT_DIR)/watchdog $(UNIT_DIR)/fingerprint_mpi
 
 $(UNIT_DIR)/block/libcuda.so.1: tests/unit/block_driver.c
 	@mkdir -p $(dir $@)
@@ -14,3 +14,7 @@ $(UNIT_DIR)/observer: tests/unit/observer.c $(SHIM_OBJ) $(UNIT_DIR)/block/libcud
 
 $(UNIT_DIR)/watchdog: tests/unit/watchdog.c $(UNIT_DIR)/block/libcuda.so.1
 	$(CC) $(CFLAGS_COMMON) -o $@ $< $(UNIT_DIR)/block/libcuda.so.1 -Wl,-rpath,'$$ORIGIN/block' -lpthread
+
+$(UNIT_DIR)/fingerprint_mpi: tests/unit/fingerprint_mpi.c $(SCEN_CUDA_LIB)/libnccl.so | $(FAKES_OUT)/libcudart.so
+	@mkdir -p $(UNIT_DIR)
+	$(CC) $(SCEN_CFLAGS) -Wno-strict-prototypes $(SCEN_MPI_CFLAGS) -o $@ $< -L$(SCEN_CUDA_LIB) -lnccl -lcudart -lpthread $(SCEN_MPI_LIBS)
