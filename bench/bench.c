@@ -17,6 +17,7 @@ int cuStreamSynchronize(void *s);
 int cuStreamBeginCapture_v2(void *s, int mode);
 int cuStreamEndCapture(void *s, void **g);
 int cuEventRecord(void *e, void *s);
+int cuGraphLaunch(void *e, void *s);
 int ncclCommRegister(void *comm, void *buff, size_t size, void **handle);
 int ncclCommDeregister(void *comm, void *handle);
 int ncclAllReduce(const void *sb, void *rb, size_t n, int dt, int op, void *comm, void *s);
@@ -36,6 +37,7 @@ static void *reg_handle;
 static void body_hot(void) { cuStreamQuery(STREAM); }
 static void body_hot_watched(void) { cuStreamSynchronize(STREAM); }
 static void body_legal(void) { cuEventRecord(EVENT, CAPTURED); }
+static void body_launch(void) { cuGraphLaunch((void *)0x9000, STREAM); }
 static void body_violation(void) { cuStreamSynchronize(CAPTURED); }
 static void body_mpi(void) { MPI_Allreduce(mpi_in, mpi_out, mpi_n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD); }
 static void body_nccl(void) { ncclAllReduce(bufs, bufs, 1, 7, 0, COMM, STREAM); }
@@ -93,6 +95,7 @@ static const struct bcase cases[] = {
     {"hot", body_hot, 0, 0, 0, 0},
     {"hot_watched", body_hot_watched, 0, 0, 0, 0},
     {"legal_in_capture", body_legal, 0, 0, 0, 1},
+    {"graph_launch", body_launch, 0, 0, 0, 0},
     {"violation_seen_site", body_violation, 0, 0, 0, 1},
     {"mpi_allreduce_8B", body_mpi, 0, 0, 1, 0},
     {"mpi_allreduce_1MiB", body_mpi, 0, 0, 131072, 0},

@@ -14,6 +14,7 @@ EXPORT int cuStreamSynchronize(void *s) { (void)s; return 0; }
 EXPORT int cuStreamBeginCapture_v2(void *s, int mode) { (void)s; (void)mode; return 0; }
 EXPORT int cuStreamEndCapture(void *s, void **g) { (void)s; if (g) *g = (void *)0x1; return 0; }
 EXPORT int cuEventRecord(void *e, void *s) { (void)e; (void)s; return 0; }
+EXPORT int cuGraphLaunch(void *e, void *s) { (void)e; (void)s; return 0; }
 EXPORT int cuStreamGetFlags(void *s, unsigned *f) { (void)s; *f = 1; return 0; } /* non-blocking */
 EXPORT int cuThreadExchangeStreamCaptureMode(int *m) { static __thread int cur; int old = cur; cur = *m; *m = old; return 0; }
 #endif

@@ -21,6 +21,7 @@ PASS(int, cuStreamSynchronize, (void *s), (s))
 PASS(int, cuStreamBeginCapture_v2, (void *s, int m), (s, m))
 PASS(int, cuStreamEndCapture, (void *s, void **g), (s, g))
 PASS(int, cuEventRecord, (void *e, void *s), (e, s))
+PASS(int, cuGraphLaunch, (void *e, void *s), (e, s))
 PASS(int, ncclCommRegister, (void *c, void *b, size_t n, void **h), (c, b, n, h))
 PASS(int, ncclCommDeregister, (void *c, void *h), (c, h))
 PASS(int, ncclAllReduce, (const void *sb, void *rb, size_t n, int dt, int op, void *c, void *s),

@@ -24,6 +24,7 @@ export OMPI_MCA_plm=isolated OMPI_MCA_btl=self OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALL
 CASES="hot 2000000 20000
 hot_watched 2000000 20000
 legal_in_capture 1000000 20000
+graph_launch 2000000 20000
 violation_seen_site 20000 1000
 mpi_allreduce_8B 200000 2000
 mpi_allreduce_1MiB 300 10

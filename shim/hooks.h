@@ -26,7 +26,7 @@ enum cg_class { CG_CLASS_NONE, CG_CLASSES(CG_CLASS_ENUM_, CG_COMMA_), CG_CLASS_C
 struct cg_kind_desc {
     const char *name, *help;
     enum cg_class cls;
-    unsigned char always, memo, defer, track, query, model, watch;
+    unsigned char always, memo, defer, track, query, model, watch, fp;
 };
 extern const struct cg_kind_desc cg_kinds[K_COUNT];
 
@@ -37,18 +37,20 @@ enum {
     CG_GATE_ON = 2,      /* capguard is on: kinds always judged, and watched kinds (observer) */
     CG_GATE_CAPTURE = 4, /* a capture is active */
     CG_GATE_MEMO = 8,    /* the memo holds buffers or knows workspaces: allocations and frees look */
+    CG_GATE_FP = 16,     /* a fingerprinted graph waits for its first launch: instantiations and launches look */
 };
 /* The kinds' columns as constants, for the wrappers (folded at compile time). */
 enum {
-#define KIND(name, cls, always, memo, defer, track, query, model, watch, help) \
-    CG_ALWAYS_K_##name = always, CG_MEMO_K_##name = memo, CG_MODEL_K_##name = model, CG_WATCH_K_##name = watch,
+#define KIND(name, cls, always, memo, defer, track, query, model, watch, fp, help) \
+    CG_ALWAYS_K_##name = always, CG_MEMO_K_##name = memo, CG_MODEL_K_##name = model, CG_WATCH_K_##name = watch, \
+    CG_FP_K_##name = fp,
 #include "kinds.def"
 #undef KIND
 };
 enum {
-#define KIND(name, cls, always, memo, defer, track, query, model, watch, help)                  \
+#define KIND(name, cls, always, memo, defer, track, query, model, watch, fp, help)              \
     CG_MASK_K_##name = CG_GATE_INIT | CG_GATE_CAPTURE | ((always) || (watch) ? CG_GATE_ON : 0) | \
-                       ((memo) && !(always) ? CG_GATE_MEMO : 0),
+                       ((memo) && !(always) ? CG_GATE_MEMO : 0) | ((fp) ? CG_GATE_FP : 0),
 #include "kinds.def"
 #undef KIND
 };

@@ -459,7 +459,14 @@ if [ -x "$UNIT/fingerprint_mpi" ] && { [ "$CPU_ONLY" = 1 ] || [ "${CG_GPU_NRANKS
   expect_eq "fingerprint: rank 1 capturing a Broadcast where rank 0 has an AllReduce: the hashes differ and rank 1's list shows its Broadcast (root 0)" \
     "$(fp fp.diverge | awk '{ print $2 }' | uniq | wc -l) $(fp fp.diverge | awk '$1 == 1' | grep -o '"op":"ncclBroadcast","count":32,"dtype":7,"comm":"#1","root":0')" \
     '2 "op":"ncclBroadcast","count":32,"dtype":7,"comm":"#1","root":0'
-  expect_eq "fingerprint: the captures still end 0 on both ranks" "$(grep -c 'end 0' "$T/fp.diverge.out")" "2"
+  expect_eq "fingerprint: the captures still end 0 on both ranks, and the graphs launch" \
+    "$(grep -c 'end 0' "$T/fp.diverge.out") $(grep -c 'launch 0' "$T/fp.diverge.out")" "2 2"
+  expect_eq "fingerprint: at the first launch of the same graphs each rank checks the other's fingerprint: equal" \
+    "$(log fp.same | grep -o '"ev":"fingerprint_checked","capture":1,"hash":"[0-9a-f]*","peers":1,"differ":0' | wc -l) $(log fp.same | grep -c fingerprint_mismatch)" "2 0"
+  expect_eq "fingerprint: at the first launch of diverging graphs both ranks name the mismatch, collective #1, with both entries" \
+    "$(log fp.diverge | grep '"ev":"fingerprint_mismatch"' | grep -o '"first_difference":1,"mine":"{[^}]*}","theirs":"{[^}]*}"' | wc -l)" "2"
+  expect_eq "fingerprint: the stderr line names the ranks, the capture and the two collectives, before the launch" \
+    "$(grep -c 'the graph of capture 1 is about to be launched, but its NCCL collectives differ from rank [01].s .*collective #1 is {"op":"nccl[A-Za-z]*"' "$T/fp.diverge.err")" "2"
 fi
 
 # ---- suites of their own: the layering, the launcher, the fault-injection suite (tests/fault) ----

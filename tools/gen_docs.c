@@ -12,11 +12,11 @@ enum { L_RT, L_DRV, L_NCCL, L_MPI, L_LIBC };
 
 struct kind {
     const char *name, *cls, *help;
-    int always, memo, defer, track, query, model, watch;
+    int always, memo, defer, track, query, model, watch, fp;
 };
 static const struct kind kinds[] = {
-#define KIND(name, cls, always, memo, defer, track, query, model, watch, help) \
-    {#name, #cls, help, always, memo, defer, track, query, model, watch},
+#define KIND(name, cls, always, memo, defer, track, query, model, watch, fp, help) \
+    {#name, #cls, help, always, memo, defer, track, query, model, watch, fp},
 #include "kinds.def"
 #undef KIND
 };
@@ -98,14 +98,15 @@ static void hooks_md(void)
     printf("\n## Kinds (%zu)\n\nalways: judged even while no capture is active; memo: the memo decides it; defer: can be\n"
            "deferred; track: changes the capture model; query: answered as complete instead of deferred; model:\n"
            "bookkeeping only, never judged by a policy; watch: its entry and exit are published in the\n"
-           "observer slot.\n\n", N(kinds));
-    puts("| kind | class | always | memo | defer | track | query | model | watch | what |");
-    puts("|---|---|---|---|---|---|---|---|---|---|");
+           "observer slot; fp: the fingerprint module looks at it while a fingerprinted graph waits for\n"
+           "its first launch.\n\n", N(kinds));
+    puts("| kind | class | always | memo | defer | track | query | model | watch | fp | what |");
+    puts("|---|---|---|---|---|---|---|---|---|---|---|");
     for (size_t i = 0; i < N(kinds); i++) {
         const struct kind *k = &kinds[i];
-        printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", k->name, k->cls, k->always ? "yes" : "",
+        printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", k->name, k->cls, k->always ? "yes" : "",
                k->memo ? "yes" : "", k->defer ? "yes" : "", k->track ? "yes" : "", k->query ? "yes" : "",
-               k->model ? "yes" : "", k->watch ? "yes" : "", k->help);
+               k->model ? "yes" : "", k->watch ? "yes" : "", k->fp ? "yes" : "", k->help);
     }
     printf("\n## Classes (keys of `CAPGUARD_POLICY`)\n\n");
     words(classes, N(classes), "class");

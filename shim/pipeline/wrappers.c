@@ -37,7 +37,7 @@ static void *fwd[HK_COUNT];
     real_t real_ = (real_t)cg_real_fast(HK_##name);                                           \
     if (real_ && __atomic_load_n(&fwd[HK_##name], __ATOMIC_RELAXED) != (void *)real_)          \
         __atomic_store_n(&fwd[HK_##name], (void *)real_, __ATOMIC_RELEASE);                   \
-    int want_ = cg_wants(HK_##name, CG_ALWAYS_##kind, CG_MEMO_##kind, CG_WATCH_##kind);       \
+    int want_ = cg_wants(HK_##name, CG_ALWAYS_##kind, CG_MEMO_##kind, CG_WATCH_##kind, CG_FP_##kind);       \
     if (__builtin_expect(want_ == CG_WANT_NO, 1))                                             \
         return CG_REAL_CALL(name, n, sig);                                                    \
     if (want_ == CG_WANT_SIGNAL)                                                              \

@@ -1,7 +1,8 @@
 /* Two ranks capture NCCL collectives (each on a one-rank communicator of the test doubles), the
  * same ones ("same") or a different second one on rank 1 ("diverge": a Broadcast where rank 0
  * does an AllReduce, the SGLang #37933 shape). capguard logs each capture's fingerprint at its
- * end; tests/run.sh compares the ranks'. Prints "rank R end RC". */
+ * end and compares them at the graph's first launch (both ranks have ended their captures:
+ * a barrier first); tests/run.sh reads the logs. Prints "rank R end RC" and "rank R launch RC". */
 #include <cuda_runtime.h>
 #include <mpi.h>
 #include <nccl.h>
@@ -29,6 +30,12 @@ int main(int argc, char **argv)
     else
         ncclAllReduce(buf, buf, 32, ncclFloat, ncclSum, comm, s);
     printf("rank %d end %d\n", rank, (int)cudaStreamEndCapture(s, &g));
+    MPI_Barrier(MPI_COMM_WORLD); /* both fingerprints are in the logs before either launches */
+    cudaGraphExec_t exec;
+    cudaGraphInstantiate(&exec, g, 0);
+    int rc = (int)cudaGraphLaunch(exec, s);
+    cudaStreamSynchronize(s);
+    printf("rank %d launch %d\n", rank, rc);
     ncclCommDestroy(comm);
     MPI_Finalize();
     return 0;
