@@ -4,33 +4,16 @@
  * 0's log shows the watchdog naming it (polling $CAPGUARD_LOG_DIR, at most 20 s), then enters
  * the barrier too, which releases both. Prints "rank R named N" (rank 1) and "rank R done". */
 #include <cuda_runtime.h>
-#include <dirent.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "logscan.h"
 
 static int rank0_named(void)
 {
-    const char *dir = getenv("CAPGUARD_LOG_DIR");
-    DIR *d = dir ? opendir(dir) : NULL;
-    struct dirent *e;
-    char path[4096], line[8192];
-    int found = 0;
-    while (d && !found && (e = readdir(d)) != NULL) {
-        if (!strstr(e->d_name, ".jsonl"))
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        FILE *f = fopen(path, "r");
-        while (f && !found && fgets(line, sizeof line, f))
-            found = strstr(line, "\"rank\":0,") && strstr(line, "\"ev\":\"watchdog\"") && strstr(line, "MPI_Barrier");
-        if (f)
-            fclose(f);
-    }
-    if (d)
-        closedir(d);
-    return found;
+    return logscan_has(getenv("CAPGUARD_LOG_DIR"), "\"rank\":0,", "\"ev\":\"watchdog\"", "MPI_Barrier", (char *)NULL);
 }
 
 int main(int argc, char **argv)

@@ -151,7 +151,8 @@ for src in tests/fault/*.c; do
   case $n in
     *_lib) gcc -O2 -shared -fPIC -I"$CUDA_HOME/include" -Itests/scenarios -o "$FB/$n.so" "$src" -L"$CUDA_HOME/lib64" -lcudart \
       -ldl -Wl,-rpath,"$CUDA_HOME/lib64" ;;
-    *_mpi) gcc -O2 $(mpicc --showme:compile) -o "$FB/$n" "$src" $(mpicc --showme:link) ;;
+    *_mpi) gcc -O2 $(mpicc --showme:compile) -I"$CUDA_HOME/include" -Itests/scenarios -o "$FB/$n" "$src" \
+      -L"$CUDA_HOME/lib64" -lcudart -Wl,-rpath,"$CUDA_HOME/lib64" $(mpicc --showme:link) ;;
     *) gcc -O2 -I"$CUDA_HOME/include" -Itests/scenarios -o "$FB/$n" "$src" -L"$CUDA_HOME/lib64" -lcudart -ldl -lpthread \
       -Wl,-rpath,"$CUDA_HOME/lib64" ;;
   esac || echo "BUILD FAIL fault $n"

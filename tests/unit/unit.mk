@@ -12,8 +12,8 @@ $(UNIT_DIR)/observer: tests/unit/observer.c $(SHIM_OBJ) $(UNIT_DIR)/block/libcud
 	$(CC) $(CFLAGS_COMMON) -D_GNU_SOURCE -iquote shim -o $@ $< $(SHIM_OBJ) $(UNIT_DIR)/block/libcuda.so.1 \
 	  -Wl,-rpath,'$$ORIGIN/block' -ldl -lpthread
 
-$(UNIT_DIR)/watchdog: tests/unit/watchdog.c $(UNIT_DIR)/block/libcuda.so.1
-	$(CC) $(CFLAGS_COMMON) -o $@ $< $(UNIT_DIR)/block/libcuda.so.1 -Wl,-rpath,'$$ORIGIN/block' -lpthread
+$(UNIT_DIR)/watchdog: tests/unit/watchdog.c tests/scenarios/logscan.h $(UNIT_DIR)/block/libcuda.so.1
+	$(CC) $(CFLAGS_COMMON) -Itests/scenarios -o $@ $< $(UNIT_DIR)/block/libcuda.so.1 -Wl,-rpath,'$$ORIGIN/block' -lpthread
 
 $(UNIT_DIR)/fingerprint_mpi: tests/unit/fingerprint_mpi.c $(SCEN_CUDA_LIB)/libnccl.so | $(FAKES_OUT)/libcudart.so
 	@mkdir -p $(UNIT_DIR)

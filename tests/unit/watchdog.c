@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "logscan.h"
 
 #define RELEASE_MS 1300
 
@@ -43,26 +44,10 @@ static void *blocked_for_good(void *p)
 /* Has the log named a call to `what` yet (by process `pid`, 0: any)? */
 static int log_names(const char *what, int pid)
 {
-    char by[40];
-    snprintf(by, sizeof by, "\"pid\":%d,", pid);
-    const char *dir = getenv("CAPGUARD_LOG_DIR");
-    DIR *d = dir ? opendir(dir) : NULL;
-    struct dirent *e;
-    int found = 0;
-    char path[4096], line[8192];
-    while (d && !found && (e = readdir(d)) != NULL) {
-        if (!strstr(e->d_name, ".jsonl"))
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        FILE *f = fopen(path, "r");
-        while (f && !found && fgets(line, sizeof line, f))
-            found = strstr(line, "\"ev\":\"watchdog\"") && strstr(line, what) && (!pid || strstr(line, by));
-        if (f)
-            fclose(f);
-    }
-    if (d)
-        closedir(d);
-    return found;
+    char by[40] = "\"ev\":\"watchdog\"";
+    if (pid)
+        snprintf(by, sizeof by, "\"pid\":%d,", pid);
+    return logscan_has(getenv("CAPGUARD_LOG_DIR"), "\"ev\":\"watchdog\"", what, by, (char *)NULL);
 }
 
 /* Wait (at most 10 s, polling the log) until the watchdog named `what` in process pid. */
