@@ -52,9 +52,9 @@ $(BUILD)/libcapguard.so: $(SHIM_OBJ) $(BUILD)/exports.map
 	$(CC) -shared -Wl,-soname,libcapguard.so -Wl,--version-script=$(BUILD)/exports.map \
 	  -Wl,-z,defs $(SAN) -o $@ $(SHIM_OBJ) -ldl -lpthread
 
-$(BUILD)/capguard: tools/capguard.c $(SHIM_HDR)
+$(BUILD)/capguard: tools/capguard.c tools/doctor.c tools/launcher.h $(SHIM_HDR)
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS_COMMON) -DCG_VERSION=\"$(VERSION)\" -iquote shim -o $@ $<
+	$(CC) $(CFLAGS_COMMON) -DCG_VERSION=\"$(VERSION)\" -iquote shim -iquote tools -o $@ tools/capguard.c tools/doctor.c -ldl
 
 include tests/fakes/fakes.mk
 include tests/scenarios/scenarios.mk

@@ -173,6 +173,29 @@ if [ $rc -eq 0 ] && [ -n "$version" ] && grep -qx "capguard $version" "$T/out" &
     pass version
 else fail version "want \"capguard $version\" and $LIB"; fi
 
+# --- doctor: one line per check, FIX with what to do; exit 1 when any needs a fix ---
+FAKES=${CG_CUDA_LIBDIR:-$ROOT/build/fakes}
+cg LD_LIBRARY_PATH="$FAKES" CAPGUARD_LOG_DIR="$T/logs" -- doctor
+if [ $rc -eq 0 ] && grep -qx "ok   library        $LIB" "$T/out" && grep -q '^ok   libcuda        .*libcuda.so.1$' "$T/out" &&
+    grep -q '^ok   libnccl        .*exports ncclCommInitRank (interposable)' "$T/out" &&
+    grep -q '^ok   log directory  .*(can be created, mode 0700)' "$T/out" && ! [ -e "$T/logs" ] &&
+    grep -qx '0 checks need a fix' "$T/out"; then pass doctor_clean_setup
+else fail doctor_clean_setup "want exit 0, the library, libcuda and an interposable libnccl found, the log directory creatable (and not left behind), 0 fixes"; fi
+cg CAPGUARD_WATCHDOG_MS=abc CAPGUARD_LOG_DIR=/proc/capguard-nope LD_PRELOAD="/lib/x86_64-linux-gnu/libm.so.6:$LIB" -- doctor
+if [ $rc -eq 1 ] && grep -q '^FIX  variables      CAPGUARD_WATCHDOG_MS="abc" is not valid .*fix: set one of: 0..86400000' "$T/out" &&
+    grep -q '^FIX  log directory  /proc/capguard-nope cannot be created' "$T/out" &&
+    grep -q '^FIX  LD_PRELOAD     another library is preloaded before libcapguard.so' "$T/out" &&
+    grep -qx '3 checks need a fix' "$T/out"; then pass doctor_names_each_problem_with_a_fix
+else fail doctor_names_each_problem_with_a_fix "want exit 1 and FIX lines for CAPGUARD_WATCHDOG_MS, the log directory and LD_PRELOAD's order"; fi
+printf 'int ncclCommInitRank(void);\nint ncclCommInitRank(void) { return 0; }\nint main(void) { return ncclCommInitRank(); }\n' |
+    cc -x c - -o "$T/static_nccl" 2>/dev/null
+cg -- doctor -- "$T/static_nccl"
+rc_static=$rc
+grep -q '^FIX  target         .*static_nccl defines ncclCommInitRank itself (NCCL linked statically)' "$T/out"; found_static=$?
+cg -- doctor -- true
+if [ $rc_static = 1 ] && [ $found_static = 0 ] && grep -q '^ok   target         /.*true$' "$T/out"; then pass doctor_target_with_static_nccl
+else fail doctor_target_with_static_nccl "want a FIX for a target that defines ncclCommInitRank itself, ok for true"; fi
+
 # --- mpirun: every rank execs capguard and gets the library once ---
 if command -v mpirun >/dev/null 2>&1; then
     (cd "$T" && timeout 60 env -u LD_PRELOAD -u CAPGUARD_LIB mpirun --oversubscribe --allow-run-as-root -np 2 \

@@ -1,6 +1,6 @@
 /* capguard: the command-line launcher. `run` sets CAPGUARD*, LD_PRELOAD and execs a command
  * (mpirun ranks and torchrun workers inherit the environment), `env` prints the same settings as
- * export lines, `version` and `help`. The variable table in --help is generated from
+ * export lines, `doctor` checks a set-up (tools/doctor.c), `version` and `help`. The variable table in --help is generated from
  * shim/config.def, never copied. It must never load or link libcapguard.so itself, and never
  * exit with a status a wrapped command could be mistaken for except 127 (could not start) and
  * 2 (usage).
@@ -17,7 +17,7 @@
 #define CG_VERSION "unknown"
 #endif
 
-#define LIB_NAME "libcapguard.so"
+#include "launcher.h"
 #define DEFAULT_POLICY "1"   /* the launcher enables capguard; the library's own default is inert */
 #define EXIT_USAGE 2
 #define EXIT_NOSTART 127     /* what a shell returns for a command it could not run */
@@ -65,7 +65,7 @@ static const struct cg_word scopes[] = {CG_SCOPES(SCOPE_ROW_, CG_COMMA_)};
 static const struct cg_word classes[] = {CG_CLASSES(CLASS_ROW_, CG_COMMA_)};
 #define N_OF(a) (sizeof(a) / sizeof(a)[0])
 
-static int policy_valid(const char *p)
+int cg_policy_valid(const char *p)
 {
     const char *acc = mode_accepted();
     size_t n = strlen(p);
@@ -90,7 +90,7 @@ static int is_file(const char *path)
 }
 
 /* Finds the library into `out` (PATH_MAX bytes); on failure fills `looked` with what was tried. */
-static int find_lib(char *out, char *looked, size_t lsz)
+int cg_find_lib(char *out, char *looked, size_t lsz)
 {
     char exe[PATH_MAX], cand[PATH_MAX + 32];
     const char *env = getenv("CAPGUARD_LIB");
@@ -156,7 +156,7 @@ static int set(const char *name, const char *value)
 static int apply(const struct opts *o)
 {
     char lib[PATH_MAX], looked[3 * PATH_MAX];
-    if (find_lib(lib, looked, sizeof looked) != 0) {
+    if (cg_find_lib(lib, looked, sizeof looked) != 0) {
         fprintf(stderr, "capguard: cannot find " LIB_NAME "; looked for %s\n", looked);
         return EXIT_NOSTART;
     }
@@ -249,7 +249,7 @@ static int parse(int argc, char **argv, int want_cmd, struct opts *o)
         } else if (opt_value(argc, argv, &i, "--policy", &val, &err)) {
             if (err)
                 return err;
-            if (!policy_valid(val)) {
+            if (!cg_policy_valid(val)) {
                 fprintf(stderr, "capguard: --policy \"%s\" is not valid (accepted: %s); "
                         "using the default \"" DEFAULT_POLICY "\"\n", val, mode_accepted());
                 val = DEFAULT_POLICY;
@@ -358,6 +358,10 @@ static void print_help(void)
 "      print the export lines that run would set (for srun wrappers and other launchers)\n"
 "  capguard version      print the version and the library that run would preload\n"
 "  capguard vars         print the table of CAPGUARD_* variables (name, type, default, accepted)\n"
+"  capguard doctor [-- CMD [ARGS...]]\n"
+"      check the set-up (the library, LD_PRELOAD, the variables, the log directory, the CUDA,\n"
+"      NCCL and MPI libraries that would be loaded, NCCL interposable or static, the MPI ABI,\n"
+"      Python frames) and print one line each, with a fix; exit 1 if any needs one\n"
 "  capguard help         this text (also --help, -h)\n"
 "\n"
 "Options of run and env:\n"
@@ -447,7 +451,7 @@ static int cmd_version(void)
 {
     char lib[PATH_MAX], looked[3 * PATH_MAX];
     printf("capguard %s\n", CG_VERSION);
-    if (find_lib(lib, looked, sizeof looked) == 0)
+    if (cg_find_lib(lib, looked, sizeof looked) == 0)
         printf("library: %s\n", lib);
     else
         printf("library: not found; looked for %s\n", looked);
@@ -465,6 +469,8 @@ int main(int argc, char **argv)
         return cmd_env(argc, argv);
     if (strcmp(sub, "vars") == 0)
         return cmd_vars();
+    if (strcmp(sub, "doctor") == 0)
+        return cmd_doctor(argc, argv);
     if (strcmp(sub, "version") == 0 || strcmp(sub, "--version") == 0)
         return cmd_version();
     if (strcmp(sub, "help") == 0 || strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
