@@ -174,7 +174,9 @@ if [ $rc -eq 0 ] && [ -n "$version" ] && grep -qx "capguard $version" "$T/out" &
 else fail version "want \"capguard $version\" and $LIB"; fi
 
 # --- doctor: one line per check, FIX with what to do; exit 1 when any needs a fix ---
-FAKES=${CG_CUDA_LIBDIR:-$ROOT/build/fakes}
+# (the plain test doubles: the launcher is never built with a sanitizer, so it cannot load the
+# sanitizer builds' doubles that CG_CUDA_LIBDIR names under make sanitize)
+FAKES=$ROOT/build/fakes
 cg LD_LIBRARY_PATH="$FAKES" CAPGUARD_LOG_DIR="$T/logs" -- doctor
 if [ $rc -eq 0 ] && grep -qx "ok   library        $LIB" "$T/out" && grep -q '^ok   libcuda        .*libcuda.so.1$' "$T/out" &&
     grep -q '^ok   libnccl        .*exports ncclCommInitRank (interposable)' "$T/out" &&
