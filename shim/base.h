@@ -60,6 +60,7 @@ const char *cg_reason_text(int r);
 const char *cg_outcome_name(int o);
 const char *cg_cap_mode_name(int mode);
 int cg_hook_by_name(const char *name);
+int cg_hook_plain(int hook); /* pncclX -> ncclX, any other hook itself */
 
 /* CUDA's numbers (runtime and driver agree on these). */
 #define CG_ERR_CAPTURE_UNSUPPORTED 900
@@ -200,6 +201,7 @@ uint64_t cg_hash_bytes(const void *p, size_t n, uint64_t seed);
 /* ---- base/observer.c: which watched call each thread is inside (issue 10's watchdog samples it) ---- */
 void cg_observer_register(void); /* this thread's slot joins the registry (once per thread) */
 extern void (*cg_on_first_watch)(void); /* called on the process's first watched call (the watchdog) */
+#define CG_OBSERVED_MAX 4096 /* threads whose slots are readable at once; more are counted */
 struct cg_observed {
     int tid;
     int hook;      /* -1: not inside a watched call */

@@ -65,23 +65,22 @@ static const struct cg_word scopes[] = {CG_SCOPES(SCOPE_ROW_, CG_COMMA_)};
 static const struct cg_word classes[] = {CG_CLASSES(CLASS_ROW_, CG_COMMA_)};
 #define N_OF(a) (sizeof(a) / sizeof(a)[0])
 
-int cg_policy_valid(const char *p)
+/* Is `v` one of the words of an accepted list "a|b|c" (config.def's form)? */
+int cg_in_list(const char *v, const char *list)
 {
-    const char *acc = mode_accepted();
-    size_t n = strlen(p);
-    if (n == 0)
-        return 0;
-    for (const char *s = acc; *s;) {
-        const char *bar = strchr(s, '|');
-        size_t len = bar ? (size_t)(bar - s) : strlen(s);
-        if (len == n && strncmp(s, p, n) == 0)
+    size_t n = strlen(v);
+    for (const char *s = list; *s;) {
+        size_t len = strcspn(s, "|");
+        if (len == n && strncmp(s, v, n) == 0)
             return 1;
-        if (!bar)
-            break;
-        s = bar + 1;
+        s += len;
+        if (*s)
+            s++;
     }
     return 0;
 }
+
+int cg_policy_valid(const char *p) { return p[0] && cg_in_list(p, mode_accepted()); }
 
 static int is_file(const char *path)
 {

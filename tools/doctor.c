@@ -56,20 +56,6 @@ static int uint_ok(const char *v, const char *accepted)
     return !errno && !*end && x >= lo && x <= hi;
 }
 
-static int in_list(const char *v, const char *list)
-{
-    size_t n = strlen(v);
-    for (const char *s = list; *s;) {
-        size_t len = strcspn(s, "|");
-        if (len == n && strncmp(s, v, n) == 0)
-            return 1;
-        s += len;
-        if (*s)
-            s++;
-    }
-    return 0;
-}
-
 static void check_vars(void)
 {
     char msg[600];
@@ -82,9 +68,9 @@ static void check_vars(void)
         if (strcmp(x->type, "UINT") == 0)
             good = uint_ok(v, x->accepted);
         else if (strcmp(x->type, "BOOL") == 0 || strcmp(x->type, "MEMO") == 0)
-            good = in_list(v, x->accepted);
+            good = cg_in_list(v, x->accepted);
         else if (strcmp(x->type, "MODE") == 0)
-            good = !v[0] || in_list(v, x->accepted);
+            good = !v[0] || cg_in_list(v, x->accepted);
         if (good)
             continue;
         snprintf(msg, sizeof msg, "%s=\"%.80s\" is not valid (the library uses the default \"%s\")", x->name, v, x->def);
@@ -168,7 +154,7 @@ static void check_log_dir(void)
 }
 
 /* ---- the libraries the loader finds ---- */
-static void *find_loaded(const char *what, const char *const *names, char *path, size_t n)
+static void *find_loaded(const char *const *names, char *path, size_t n)
 {
     for (int i = 0; names[i]; i++) {
         void *h = dlopen(names[i], RTLD_LAZY | RTLD_LOCAL);
@@ -178,7 +164,6 @@ static void *find_loaded(const char *what, const char *const *names, char *path,
             return h;
         }
     }
-    (void)what;
     return NULL;
 }
 
@@ -189,16 +174,16 @@ static void check_libraries(void)
                              *const mpi[] = {"libmpi.so.40", "libmpi.so.12", "libmpi.so", NULL};
     char path[PATH_MAX];
     void *h;
-    if ((h = find_loaded("libcuda", cuda, path, sizeof path)))
+    if ((h = find_loaded(cuda, path, sizeof path)))
         ok("libcuda", "%s", path);
     else
         ok("libcuda", "%s", "not found by the loader here (a GPU machine has it; the test doubles live in build/fakes)");
-    if ((h = find_loaded("libcudart", cudart, path, sizeof path)))
+    if ((h = find_loaded(cudart, path, sizeof path)))
         ok("libcudart", "%s", path);
     else
         ok("libcudart", "%s", "not found: a program with cudart linked statically (plain nvcc) reaches the driver through "
                               "cuGetProcAddress, which capguard redirects");
-    if ((h = find_loaded("libnccl", nccl, path, sizeof path))) {
+    if ((h = find_loaded(nccl, path, sizeof path))) {
         char msg[PATH_MAX + 100];
         snprintf(msg, sizeof msg, "%s %s", path, dlsym(h, "ncclCommInitRank") ? "exports ncclCommInitRank (interposable)"
                                                                               : "does not export ncclCommInitRank");
@@ -209,7 +194,7 @@ static void check_libraries(void)
     } else {
         ok("libnccl", "%s", "not found by the loader (none, or bundled with the framework: check with doctor -- CMD)");
     }
-    if ((h = find_loaded("libmpi", mpi, path, sizeof path))) {
+    if ((h = find_loaded(mpi, path, sizeof path))) {
         char msg[PATH_MAX + 60];
         const char *abi = dlsym(h, "ompi_mpi_comm_world") ? "Open MPI" : dlsym(h, "MPIR_Process") ? "MPICH" : NULL;
         snprintf(msg, sizeof msg, "%s, ABI %s", path, abi ? abi : "unknown");
@@ -257,7 +242,7 @@ static int elf_defines(const char *path, const char *sym)
     return found;
 }
 
-static int which(const char *cmd, char *out, size_t n)
+static int which(const char *cmd, char *out) /* out: PATH_MAX bytes */
 {
     if (strchr(cmd, '/'))
         return realpath(cmd, out) ? 0 : -1;
@@ -272,7 +257,6 @@ static int which(const char *cmd, char *out, size_t n)
         if (*s)
             s++;
     }
-    (void)n;
     return -1;
 }
 
@@ -302,7 +286,7 @@ static void check_python(const char *python)
 static void check_target(char **cmd)
 {
     char path[PATH_MAX], msg[2 * PATH_MAX], head[256] = "";
-    if (which(cmd[0], path, sizeof path) != 0) {
+    if (which(cmd[0], path) != 0) {
         snprintf(msg, sizeof msg, "%s is not found on PATH", cmd[0]);
         fix("target", msg, "give its path");
         return;

@@ -10,7 +10,6 @@
 #include "module.h"
 #include "base.h"
 
-#define CG_OBSERVED_MAX 4096 /* threads whose slots are readable at once; more are counted */
 
 struct entry {
     struct cg_tls *tls;

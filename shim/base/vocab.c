@@ -51,6 +51,16 @@ const char *cg_cap_mode_name(int mode)
     return mode >= 0 && mode <= 2 ? names[mode] : "?";
 }
 
+/* pnccl* and nccl* are one entry point: hooks.def's NCCL_HOOK makes the pair adjacent, nccl*
+ * first; the names are compared, so a hook without its twin just before it is its own. */
+int cg_hook_plain(int hook)
+{
+    const char *name = cg_hooks[hook].name;
+    if (name[0] == 'p' && hook > 0 && strcmp(cg_hooks[hook - 1].name, name + 1) == 0)
+        return hook - 1;
+    return hook;
+}
+
 int cg_policy_parse(const char *s, size_t n)
 {
     for (int p = 0; p < CG_POL_COUNT; p++)

@@ -324,7 +324,7 @@ void cg_nccl_count(const struct cg_call *c)
     struct ncoll_key k;
     memset(&k, 0, sizeof k);
     k.comm = c->a[0];
-    k.hook = cg_hooks[c->hook].name[0] == 'p' ? cg_hook_by_name(cg_hooks[c->hook].name + 1) : c->hook;
+    k.hook = cg_hook_plain(c->hook);
     k.dtype = (int)c->a[1];
     int full = 0;
     cg_memo_lock();

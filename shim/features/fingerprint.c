@@ -86,8 +86,7 @@ static void add(const struct cg_call *c, uint64_t cap)
     cg_memo_lock();
     comm_id = cg_memo_id_of(c->a[0]);
     cg_memo_unlock();
-    const char *name = cg_hooks[c->hook].name;
-    int hook = name[0] == 'p' ? cg_hook_by_name(name + 1) : c->hook;
+    int hook = cg_hook_plain(c->hook);
     fp_lock();
     struct fp_capture *fc = NULL;
     HASH_FIND(hh, caps, &cap, sizeof cap, fc);

@@ -26,11 +26,7 @@ struct obj_ops {
     int (*release)(const struct cg_obj *o, void *fn); /* the real release through entry point fn */
 };
 
-static const char *plain_name(int hook) /* pnccl* and nccl* are one entry point */
-{
-    const char *name = cg_hooks[hook].name;
-    return name[0] == 'p' ? name + 1 : name;
-}
+static const char *plain_name(int hook) { return cg_hooks[cg_hook_plain(hook)].name; }
 static int is_hook(int hook, int a, int b) { return hook == a || hook == b; }
 
 static int mpi_key(struct cg_call *c, char *key, size_t n)

@@ -20,7 +20,6 @@
 #include "features.h"
 #include "module.h"
 
-#define CG_WATCH_THREADS 4096 /* threads followed at once (the registry's bound) */
 #define CG_WATCH_TABLE 8192   /* open-addressing table of them, by thread id */
 #define CG_TICK_MIN_MS 10
 #define CG_TICK_MAX_MS 1000
@@ -118,7 +117,7 @@ static void say_done(const struct seen *s, uint64_t now)
 static void sample(struct seen *was, struct seen *now_tab, struct cg_observed *obs, uint64_t bound_ns)
 {
     uint64_t now = now_ns();
-    unsigned n = cg_observe(obs, CG_WATCH_THREADS);
+    unsigned n = cg_observe(obs, CG_OBSERVED_MAX);
     for (unsigned i = 0; i < n; i++) {
         if (obs[i].hook < 0 || obs[i].hook >= HK_COUNT)
             continue; /* not inside a watched call */
@@ -159,7 +158,7 @@ static void *watch_main(void *arg)
     unsigned tick = cg_cfg.watchdog_ms / 10;
     tick = tick < CG_TICK_MIN_MS ? CG_TICK_MIN_MS : tick > CG_TICK_MAX_MS ? CG_TICK_MAX_MS : tick;
     struct seen *tab[2] = {calloc(CG_WATCH_TABLE, sizeof(struct seen)), calloc(CG_WATCH_TABLE, sizeof(struct seen))};
-    struct cg_observed *obs = calloc(CG_WATCH_THREADS, sizeof *obs);
+    struct cg_observed *obs = calloc(CG_OBSERVED_MAX, sizeof *obs);
     if (!tab[0] || !tab[1] || !obs) {
         free(tab[0]);
         free(tab[1]);

@@ -145,7 +145,7 @@ void cg_call_before_forward(struct cg_call *c)
         c->relaxed_from = exchange_mode(CG_MODE_RELAXED);
     if (cg_kinds[cg_hooks[c->hook].kind].watch) {
         c->watch_prev = cg_watch_enter(c->hook);
-        cg_watch_publish(__atomic_load_n(&cg_tls.slot, __ATOMIC_RELAXED) >> 16, (uintptr_t)c->stream, c->a, c->ra);
+        cg_watch_publish((c->watch_prev >> 16) + 1, (uintptr_t)c->stream, c->a, c->ra); /* the seq entered */
     }
     cg_set_busy(0); /* the real call: hooks it makes are inner calls */
     errno = c->saved_errno;
