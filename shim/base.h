@@ -74,6 +74,14 @@ int cg_hook_plain(int hook); /* pncclX -> ncclX, any other hook itself */
 #define CG_MODE_RELAXED 2
 
 /* ---- process and thread state (base/state.c) ---- */
+#define CG_PUB_FRAMES 16 /* native frames a judged watched call publishes at most */
+struct cg_pub { /* what a judged watched call publishes for the watchdog (base/observer.c) */
+    uintptr_t stream, a[4];
+    void *ra;       /* its caller's return address */
+    uint64_t cap;   /* the capture it is inside (capguard's id), 0: none known */
+    int npcs;       /* native frames taken at entry (0: only ra), capguard's own left out */
+    void *pcs[CG_PUB_FRAMES];
+};
 struct cg_tls {
     int depth;    /* > 0 while inside a judged hook: inner hooks pass through */
     int busy;     /* capguard's own code runs (locks may be held): a hook entered now comes from a
@@ -89,8 +97,7 @@ struct cg_tls {
     /* A judged watched call's arguments that matter, published for the watchdog (atomics; the
      * judged path only, never the fast path): valid when pub_seq is the slot's sequence. */
     uint64_t pub_seq;
-    uintptr_t pub_stream, pub_a[4];
-    void *pub_ra;
+    struct cg_pub pub;
 };
 extern __thread struct cg_tls cg_tls __attribute__((tls_model("initial-exec")));
 extern int cg_state;     /* enum cg_state */
@@ -133,6 +140,7 @@ struct cg_config {
     unsigned sites;        /* violation sites counted */
     unsigned defer_max;    /* deferred calls queued at most */
     unsigned watchdog_ms;  /* a watched call in flight longer is named; 0: no watchdog */
+    unsigned recorder;     /* the flight recorder's ring entries; 0: none */
 };
 extern struct cg_config cg_cfg;
 extern unsigned char cg_policy_of[HK_COUNT]; /* enum cg_policy per hook */
@@ -166,6 +174,9 @@ int cg_replay(int hook, uintptr_t arg);
 /* ---- output (base/log.c) ---- */
 void cg_log_event(const char *json_body); /* one JSONL line: {"ts":..,"pid":..,"rank":.., <body>} */
 void cg_log_raw(const char *line, size_t n); /* async-signal-safe: a line without its "}\n", only if the log is open */
+struct asbuf;
+void cg_log_head(struct asbuf *o); /* async-signal-safe: {"ts":..,"pid":..,"rank":..,"tid":.., */
+void cg_log_open(void); /* open the log now (not in a signal handler), so that a handler can write to it later */
 void cg_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cg_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cg_rank(void);
@@ -193,6 +204,16 @@ void cg_site_capture(struct cg_site *s);
 void cg_call_site(void *ra, uint64_t *call_hash, char *brief, size_t n);
 void cg_python_frames(struct cg_site *s);
 unsigned cg_sites_symbolized(void);
+/* This thread's raw return addresses, capguard's own frames left out (no symbolizing). */
+int cg_raw_frames(void **pcs, int max);
+/* Frames taken by cg_raw_frames (any thread's), symbolized now as the log's `native` array body
+ * into out (cap bytes); not cached. */
+void cg_frames_json(void *const *pcs, int n, char *out, size_t cap);
+/* This thread's Python thread state (NULL: none, or not a Python process). */
+void *cg_python_tstate(void);
+/* Another thread's innermost Python frames, read from its thread state while that thread is
+ * blocked in C: the one-line brief and the `python` array body (either may stay empty). */
+void cg_python_frames_of(void *tstate, struct cg_site *s);
 
 /* A fast hash of a buffer (the same bytes give the same value on every rank). */
 uint64_t cg_hash_bytes(const void *p, size_t n, uint64_t seed);
@@ -206,17 +227,28 @@ struct cg_observed {
     int tid;
     int hook;      /* -1: not inside a watched call */
     uint64_t seq;  /* the call's sequence number on its thread */
-    int judged;    /* the arguments below belong to this call (it was judged) */
-    uintptr_t stream, a[4];
-    void *ra;      /* its caller's return address */
+    int judged;    /* pub belongs to this call (it was judged) */
+    struct cg_pub pub;
+    void *tstate;  /* the thread's Python thread state (NULL: none), for its Python frames */
 };
-/* Publish a judged watched call's arguments for the watchdog (after cg_watch_enter). */
-static inline void cg_watch_publish(uint64_t seq, uintptr_t stream, const uintptr_t *a, void *ra)
+/* Copy a publication field by field (atomics: the other side may be writing or reading it). */
+static inline void cg_pub_copy(struct cg_pub *to, const struct cg_pub *from)
 {
-    __atomic_store_n(&cg_tls.pub_stream, stream, __ATOMIC_RELAXED);
+    __atomic_store_n(&to->stream, __atomic_load_n(&from->stream, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
     for (int i = 0; i < 4; i++)
-        __atomic_store_n(&cg_tls.pub_a[i], a[i], __ATOMIC_RELAXED);
-    __atomic_store_n(&cg_tls.pub_ra, ra, __ATOMIC_RELAXED);
+        __atomic_store_n(&to->a[i], __atomic_load_n(&from->a[i], __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+    __atomic_store_n(&to->ra, __atomic_load_n(&from->ra, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+    __atomic_store_n(&to->cap, __atomic_load_n(&from->cap, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+    int n = __atomic_load_n(&from->npcs, __ATOMIC_RELAXED);
+    n = n < 0 ? 0 : n > CG_PUB_FRAMES ? CG_PUB_FRAMES : n;
+    for (int i = 0; i < n; i++)
+        __atomic_store_n(&to->pcs[i], __atomic_load_n(&from->pcs[i], __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+    __atomic_store_n(&to->npcs, n, __ATOMIC_RELAXED);
+}
+/* Publish a judged watched call's arguments for the watchdog (after cg_watch_enter). */
+static inline void cg_watch_publish(uint64_t seq, const struct cg_pub *p)
+{
+    cg_pub_copy(&cg_tls.pub, p);
     __atomic_store_n(&cg_tls.pub_seq, seq, __ATOMIC_RELEASE);
 }
 /* Copy at most n threads' slots out (the registry's lock held only while copying). */

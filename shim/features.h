@@ -8,6 +8,9 @@
 
 /* guard.c */
 unsigned cg_defer_refused(void);
+/* recorder.c: the ring written to the log now, with the reason ("watchdog", "exit", a signal's
+ * name); async-signal-safe when in_handler (the threads' lines are left out then) */
+void cg_recorder_dump(const char *reason, int in_handler);
 /* memo */
 int cg_memo_has_history(void);
 #endif

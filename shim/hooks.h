@@ -26,7 +26,7 @@ enum cg_class { CG_CLASS_NONE, CG_CLASSES(CG_CLASS_ENUM_, CG_COMMA_), CG_CLASS_C
 struct cg_kind_desc {
     const char *name, *help;
     enum cg_class cls;
-    unsigned char always, memo, defer, track, query, model, watch, fp;
+    unsigned char always, memo, defer, track, query, model, watch, fp, rec;
 };
 extern const struct cg_kind_desc cg_kinds[K_COUNT];
 
@@ -41,14 +41,14 @@ enum {
 };
 /* The kinds' columns as constants, for the wrappers (folded at compile time). */
 enum {
-#define KIND(name, cls, always, memo, defer, track, query, model, watch, fp, help) \
+#define KIND(name, cls, always, memo, defer, track, query, model, watch, fp, rec, help) \
     CG_ALWAYS_K_##name = always, CG_MEMO_K_##name = memo, CG_MODEL_K_##name = model, CG_WATCH_K_##name = watch, \
     CG_FP_K_##name = fp,
 #include "kinds.def"
 #undef KIND
 };
 enum {
-#define KIND(name, cls, always, memo, defer, track, query, model, watch, fp, help)              \
+#define KIND(name, cls, always, memo, defer, track, query, model, watch, fp, rec, help)              \
     CG_MASK_K_##name = CG_GATE_INIT | CG_GATE_CAPTURE | ((always) || (watch) ? CG_GATE_ON : 0) | \
                        ((memo) && !(always) ? CG_GATE_MEMO : 0) | ((fp) ? CG_GATE_FP : 0),
 #include "kinds.def"
@@ -124,6 +124,7 @@ struct cg_call {
                      * without allocating, symbolizing or the memo; reported async-signal-safely */
     int relaxed_from; /* the thread's mode before a relaxed call */
     uint64_t watch_prev; /* the observer slot before this call (restored when it returns) */
+    uint64_t rec_i;  /* the flight recorder's entry of this call, + 1 (0: none) */
     /* the model */
     int verdict;    /* what CUDA returns for this call now (0 = legal) */
     int reason;     /* enum cg_reason */

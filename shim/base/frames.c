@@ -228,24 +228,39 @@ static const char *native_of(uint64_t raw, void *const *pcs, int n)
     return uncached;
 }
 
+int cg_raw_frames(void **pcs, int max)
+{
+    void *all[CG_MAX_FRAMES];
+    int n = max > 0 ? backtrace(all, (max < 64 ? max : 64) + CG_SELF_FRAMES) : 0, first = 0;
+    /* capguard's own frames (and a sanitizer's backtrace interceptor before them) */
+    for (int i = 0; i < n && i < CG_SELF_FRAMES; i++)
+        if (cg_is_self(all[i]))
+            first = i + 1;
+    n = n - first > max ? max : n - first;
+    memcpy(pcs, all + first, (size_t)(n > 0 ? n : 0) * sizeof *pcs);
+    return n > 0 ? n : 0;
+}
+
+void cg_frames_json(void *const *pcs, int n, char *out, size_t cap)
+{
+    char brief[8];
+    char *json = n > 0 ? symbolize(pcs, n, brief, sizeof brief) : NULL;
+    snprintf(out, cap, "%s", json ? json : "");
+    free(json);
+}
+
 void cg_site_capture(struct cg_site *s)
 {
-    void *pcs[CG_MAX_FRAMES];
-    unsigned depth = cg_cfg.stack_depth;
+    void *pcs[64];
     s->native = "";
     s->python[0] = s->brief[0] = 0;
     s->hash = s->call_hash = CG_HASH_SEED;
-    int n = depth ? backtrace(pcs, (int)depth + CG_SELF_FRAMES) : 0, first = 0;
-    /* capguard's own frames (and a sanitizer's backtrace interceptor before them) */
-    for (int i = 0; i < n && i < CG_SELF_FRAMES; i++)
-        if (cg_is_self(pcs[i]))
-            first = i + 1;
-    n = n - first > (int)depth ? first + (int)depth : n;
-    for (int i = first; i < n; i++)
+    int n = cg_raw_frames(pcs, (int)cg_cfg.stack_depth);
+    for (int i = 0; i < n; i++)
         s->hash = (s->hash ^ (uint64_t)(uintptr_t)pcs[i]) * FNV_PRIME;
-    if (n > first) {
-        s->native = native_of(s->hash, pcs + first, n - first);
-        caller_of(pcs[first], &s->call_hash, s->brief, sizeof s->brief);
+    if (n > 0) {
+        s->native = native_of(s->hash, pcs, n);
+        caller_of(pcs[0], &s->call_hash, s->brief, sizeof s->brief);
     }
     cg_python_frames(s); /* a Python line, when there is one, is the better brief */
     if (!s->brief[0])

@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#include "asfmt.h"
 #include "base.h"
 #include "module.h"
 
@@ -20,6 +21,7 @@
 #define CG_PAGE 4096
 static pthread_mutex_t write_mutex = PTHREAD_MUTEX_INITIALIZER;
 static off_t log_end; /* where the next line starts (write_mutex) */
+static int write_owner; /* the thread holding write_mutex (0: none): a signal handler on that thread never waits for it */
 static int log_fd = -1; /* published (release) only after the start line is written */
 static int log_failed;
 static pid_t log_pid;
@@ -186,6 +188,7 @@ static void emit(int fd, const char *head, size_t hn, const char *body, size_t b
     char pad[CG_PAGE], tail[4];
     size_t len = hn + bn + 2, padn = 0;
     pthread_mutex_lock(&write_mutex);
+    __atomic_store_n(&write_owner, cg_tid(), __ATOMIC_RELAXED);
     size_t rem = CG_PAGE - (size_t)(log_end % CG_PAGE);
     if (len <= CG_PAGE && len > rem) { /* rem >= 3: see the trailing spaces below */
         padn = rem;
@@ -206,6 +209,7 @@ static void emit(int fd, const char *head, size_t hn, const char *body, size_t b
         log_end += (off_t)total;
     else if (fstat(fd, &st) == 0)
         log_end = st.st_size;
+    __atomic_store_n(&write_owner, 0, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&write_mutex);
     if (w != (ssize_t)total)
         line_failed(w < 0 ? errno : ENOSPC);
@@ -309,8 +313,35 @@ void cg_log_event(const char *body)
 void cg_log_raw(const char *line, size_t n)
 {
     int fd = __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE);
-    if (fd >= 0)
-        emit(fd, line, n, "", 0);
+    if (fd < 0 || log_pid != getpid())
+        return;
+    if (__atomic_load_n(&write_owner, __ATOMIC_RELAXED) == cg_tid()) { /* it interrupted this thread's own write */
+        __atomic_add_fetch(&lines_lost, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    emit(fd, line, n, "", 0);
+}
+
+/* Async-signal-safe: the head every line but the start line has, {"ts":..,"pid":..,"rank":..,"tid":.., */
+void cg_log_head(struct asbuf *o)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    put_s(o, "{\"ts\":");
+    put_time(o, (long long)ts.tv_sec, ts.tv_nsec);
+    put_s(o, ",\"pid\":");
+    put_i(o, getpid());
+    put_s(o, ",\"rank\":");
+    put_i(o, rank);
+    put_s(o, ",\"tid\":");
+    put_i(o, cg_tid());
+    put_s(o, ",");
+}
+
+void cg_log_open(void)
+{
+    if (__atomic_load_n(&log_fd, __ATOMIC_ACQUIRE) < 0 || log_pid != getpid())
+        open_log();
 }
 
 static void vsay(int always, const char *fmt, va_list ap)

@@ -14,6 +14,7 @@
 struct entry {
     struct cg_tls *tls;
     int tid;
+    void *tstate; /* its Python thread state when it registered */
 };
 static struct entry registry[CG_OBSERVED_MAX];
 static unsigned n_entries, not_registered;
@@ -61,10 +62,11 @@ void cg_observer_register(void)
     if (!key_made || cg_tls.sig_at)
         return; /* not from a signal handler: pthread_setspecific is not async-signal-safe */
     int tid = cg_tid();
+    void *tstate = cg_python_tstate();
     pthread_mutex_lock(&registry_mutex);
     int ok = n_entries < CG_OBSERVED_MAX;
     if (ok)
-        registry[n_entries++] = (struct entry){&cg_tls, tid};
+        registry[n_entries++] = (struct entry){&cg_tls, tid, tstate};
     else
         not_registered++;
     pthread_mutex_unlock(&registry_mutex);
@@ -80,13 +82,11 @@ unsigned cg_observe(struct cg_observed *out, unsigned n)
         struct cg_tls *t = registry[i].tls;
         uint64_t w = __atomic_load_n(&t->slot, __ATOMIC_ACQUIRE);
         struct cg_observed *o = &out[got++];
-        *o = (struct cg_observed){.tid = registry[i].tid, .hook = (int)(w & 0xffff) - 1, .seq = w >> 16};
+        *o = (struct cg_observed){
+            .tid = registry[i].tid, .hook = (int)(w & 0xffff) - 1, .seq = w >> 16, .tstate = registry[i].tstate};
         if (__atomic_load_n(&t->pub_seq, __ATOMIC_ACQUIRE) != o->seq)
             continue;
-        o->stream = __atomic_load_n(&t->pub_stream, __ATOMIC_RELAXED);
-        for (int k = 0; k < 4; k++)
-            o->a[k] = __atomic_load_n(&t->pub_a[k], __ATOMIC_RELAXED);
-        o->ra = __atomic_load_n(&t->pub_ra, __ATOMIC_RELAXED);
+        cg_pub_copy(&o->pub, &t->pub);
         /* the call may have returned meanwhile: the arguments count only if the slot still shows it */
         o->judged = __atomic_load_n(&t->pub_seq, __ATOMIC_ACQUIRE) == o->seq &&
                     __atomic_load_n(&t->slot, __ATOMIC_ACQUIRE) == w;

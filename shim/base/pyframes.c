@@ -125,10 +125,12 @@ static void read_ascii(uintptr_t obj, char *out, size_t n)
 
 typedef void (*frame_sink)(struct cg_site *s, int first, const char *file, int line, const char *func);
 
-static int walk_nogil(struct cg_site *s, frame_sink sink)
+/* The frames of thread state ts. The calling thread's own (own = 1) may be asked for their line;
+ * another thread's are read only through peek, the line computed from the code object. */
+static int walk_nogil(uintptr_t ts, int own, struct cg_site *s, frame_sink sink)
 {
     const struct layout *L = py.lay;
-    uintptr_t ts = (uintptr_t)py.this_ts(), frame;
+    uintptr_t frame;
     if (!ts)
         return 0;
     frame = peek_ptr(ts + (uintptr_t)L->ts_frame);
@@ -144,7 +146,7 @@ static int walk_nogil(struct cg_site *s, frame_sink sink)
             continue;
         }
         int line;
-        if (py.frame_line) {
+        if (py.frame_line && own) {
             line = py.frame_line((void *)frame);
         } else {
             uintptr_t instr = peek_ptr(frame + (uintptr_t)L->instr);
@@ -231,8 +233,21 @@ void cg_python_frames(struct cg_site *s)
     py_resolve();
     if (py.ready != 1 || !py.initialized())
         return;
-    if (py.lay && walk_nogil(s, add_frame))
+    if (py.lay && walk_nogil((uintptr_t)py.this_ts(), 1, s, add_frame))
         return;
     if (py.gil_check && py.gil_check() && py.get_frame)
         walk_api(s, add_frame);
+}
+
+void *cg_python_tstate(void)
+{
+    py_resolve();
+    return py.ready == 1 && py.lay && py.initialized() ? py.this_ts() : NULL;
+}
+
+void cg_python_frames_of(void *tstate, struct cg_site *s)
+{
+    py_resolve();
+    if (tstate && py.ready == 1 && py.lay && py.initialized())
+        walk_nogil((uintptr_t)tstate, 0, s, add_frame);
 }

@@ -5,8 +5,8 @@
 #include "base.h"
 
 const struct cg_kind_desc cg_kinds[K_COUNT] = {
-#define KIND(name, cls, always, memo, defer, track, query, model, watch, fp, help) \
-    [K_##name] = {#name, help, CG_CLASS_##cls, always, memo, defer, track, query, model, watch, fp},
+#define KIND(name, cls, always, memo, defer, track, query, model, watch, fp, rec, help) \
+    [K_##name] = {#name, help, CG_CLASS_##cls, always, memo, defer, track, query, model, watch, fp, rec},
 #include "kinds.def"
 #undef KIND
 };

@@ -32,9 +32,9 @@ struct seen { /* a thread inside a watched call, as the watchdog follows it */
     uint64_t next_ns;   /* when it is named next */
     unsigned reports;   /* times named so far */
     unsigned mark;      /* carried into the next sample's table */
-    int judged;         /* the call's arguments are known (it was judged) */
-    uintptr_t stream, a[4];
-    void *ra;
+    int judged;         /* the call's publication is known (it was judged) */
+    struct cg_pub pub;
+    void *tstate;       /* the thread's Python state: its frames are read when it is named */
 };
 
 static pthread_t thread;
@@ -65,7 +65,8 @@ static void describe(const struct seen *s, char *args, size_t an, char *site, si
         return;
     enum cg_kind k = cg_hooks[s->hook].kind;
     int mpi = cg_hooks[s->hook].lib == CG_LIB_MPI;
-    uintptr_t comm = k == K_HOST_COLL ? s->a[0] : k == K_COMM_INIT && mpi ? s->a[1] : k == K_NCCL_COLL ? s->a[0] : 0;
+    const uintptr_t *a = s->pub.a;
+    uintptr_t comm = k == K_HOST_COLL ? a[0] : k == K_COMM_INIT && mpi ? a[1] : k == K_NCCL_COLL ? a[0] : 0;
     char name[40] = "";
     if (mpi && comm && cg_mpi_comm_builtin(comm, name, sizeof name) != 0)
         snprintf(name, sizeof name, "0x%llx", (unsigned long long)cg_mpi_handle(comm));
@@ -73,11 +74,11 @@ static void describe(const struct seen *s, char *args, size_t an, char *site, si
         snprintf(name, sizeof name, "%p", (void *)comm);
     if (name[0])
         snprintf(args, an, "comm %s", name);
-    else if (s->stream)
-        snprintf(args, an, "stream %p", (void *)s->stream);
-    if (s->ra) {
+    else if (s->pub.stream)
+        snprintf(args, an, "stream %p", (void *)s->pub.stream);
+    if (s->pub.ra) {
         uint64_t h;
-        cg_call_site(s->ra, &h, site, sn);
+        cg_call_site(s->pub.ra, &h, site, sn);
     }
 }
 
@@ -85,20 +86,30 @@ static void say_blocked(const struct seen *s, uint64_t now)
 {
     double secs = (double)(now - s->since_ns) / 1e9;
     int caps = __atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE);
-    char body[900], args[80], site[200], qargs[120], qsite[260];
+    static char body[CG_NATIVE_MAX + 2048], native[CG_NATIVE_MAX]; /* the watchdog's thread only */
+    char args[80], site[200], qargs[120], qsite[260], qpy[300], cap[24] = "null";
+    struct cg_site py = {.python = "", .brief = ""};
     describe(s, args, sizeof args, site, sizeof site);
+    cg_python_frames_of(s->tstate, &py); /* its thread is blocked in C: its Python frames hold still */
+    native[0] = 0;
+    if (s->judged)
+        cg_frames_json(s->pub.pcs, s->pub.npcs, native, sizeof native);
+    if (s->judged && s->pub.cap)
+        snprintf(cap, sizeof cap, "%llu", (unsigned long long)s->pub.cap);
     cg_json_str(qargs, sizeof qargs, args);
     cg_json_str(qsite, sizeof qsite, site);
+    cg_json_str(qpy, sizeof qpy, py.brief);
     snprintf(body, sizeof body,
              "\"ev\":\"watchdog\",\"blocked_tid\":%d,\"call\":\"%s\",\"seq\":%llu,\"ms\":%llu,\"report\":%u,"
-             "\"captures_active\":%d,\"args\":%s,\"site\":%s",
+             "\"captures_active\":%d,\"capture\":%s,\"args\":%s,\"site\":%s,\"py\":%s,\"python\":[%s],\"native\":[%s]",
              s->tid, cg_hooks[s->hook].name, (unsigned long long)s->seq,
-             (unsigned long long)((now - s->since_ns) / 1000000), s->reports, caps, args[0] ? qargs : "null",
-             site[0] ? qsite : "null");
+             (unsigned long long)((now - s->since_ns) / 1000000), s->reports, caps, cap, args[0] ? qargs : "null",
+             site[0] ? qsite : "null", py.brief[0] ? qpy : "null", py.python, native);
     cg_log_event(body);
-    cg_say("capguard: [rank %d] watchdog: thread %d has been inside %s%s%s%s for %.1f s%s%s (its call #%llu; %d "
-           "captures active)\n", cg_rank(), s->tid, cg_hooks[s->hook].name, args[0] ? "(" : "", args, args[0] ? ")" : "",
-           secs, site[0] ? ", called at " : "", site, (unsigned long long)s->seq, caps);
+    cg_say("capguard: [rank %d] watchdog: thread %d has been inside %s%s%s%s for %.1f s%s%s%s%s (its call #%llu; %d "
+           "captures active%s%s)\n", cg_rank(), s->tid, cg_hooks[s->hook].name, args[0] ? "(" : "", args, args[0] ? ")" : "",
+           secs, site[0] ? ", called at " : "", site, py.brief[0] ? ", from " : "", py.brief, (unsigned long long)s->seq,
+           caps, strcmp(cap, "null") ? ", inside capture " : "", strcmp(cap, "null") ? cap : "");
 }
 
 static void say_done(const struct seen *s, uint64_t now)
@@ -117,7 +128,7 @@ static void say_done(const struct seen *s, uint64_t now)
 static void sample(struct seen *was, struct seen *now_tab, struct cg_observed *obs, uint64_t bound_ns)
 {
     uint64_t now = now_ns();
-    unsigned n = cg_observe(obs, CG_OBSERVED_MAX);
+    unsigned n = cg_observe(obs, CG_OBSERVED_MAX), dumped = 0;
     for (unsigned i = 0; i < n; i++) {
         if (obs[i].hook < 0 || obs[i].hook >= HK_COUNT)
             continue; /* not inside a watched call */
@@ -127,16 +138,17 @@ static void sample(struct seen *was, struct seen *now_tab, struct cg_observed *o
             old->mark = 1;
             if (!s->judged && obs[i].judged) { /* published after the first sample saw it */
                 s->judged = 1;
-                s->stream = obs[i].stream;
-                memcpy(s->a, obs[i].a, sizeof s->a);
-                s->ra = obs[i].ra;
+                s->pub = obs[i].pub;
             }
         } else {
-            *s = (struct seen){obs[i].tid, obs[i].hook, obs[i].seq, now, now + bound_ns, 0, 0, obs[i].judged,
-                               obs[i].stream, {obs[i].a[0], obs[i].a[1], obs[i].a[2], obs[i].a[3]}, obs[i].ra};
+            *s = (struct seen){.tid = obs[i].tid, .hook = obs[i].hook, .seq = obs[i].seq, .since_ns = now,
+                               .next_ns = now + bound_ns, .judged = obs[i].judged, .pub = obs[i].pub,
+                               .tstate = obs[i].tstate};
         }
         if (now >= s->next_ns) {
             say_blocked(s, now);
+            if (!s->reports && !dumped++)
+                cg_recorder_dump("watchdog", 0); /* once a sample: what led here */
             __atomic_add_fetch(&named, 1, __ATOMIC_RELAXED);
             s->reports++;
             s->next_ns = s->since_ns + (bound_ns << (s->reports < 40 ? s->reports : 40)); /* 1, 2, 4... bounds */

@@ -139,13 +139,28 @@ void cg_call_enter(struct cg_call *c)
         enter_fns[i](c);
 }
 
+/* A judged watched call's arguments, capture and caller for the watchdog; its native frames too
+ * where taking them costs nothing that matters: inside a capture, and for the calls that are
+ * rare (inits, finalizes, registrations), not for every host collective or collective enqueue. */
+static void publish(const struct cg_call *c)
+{
+    enum cg_kind k = cg_hooks[c->hook].kind;
+    struct cg_pub p = {.stream = (uintptr_t)c->stream, .ra = c->ra, .cap = c->cap >= 0 ? c->cap_id : 0};
+    for (int i = 0; i < 4; i++)
+        p.a[i] = c->a[i];
+    int capturing = (__atomic_load_n(&cg_gate, __ATOMIC_ACQUIRE) & CG_GATE_CAPTURE) != 0;
+    if (!c->in_handler && (capturing || (k != K_HOST_COLL && k != K_NCCL_COLL)))
+        p.npcs = cg_raw_frames(p.pcs, CG_PUB_FRAMES);
+    cg_watch_publish((c->watch_prev >> 16) + 1, &p); /* the sequence entered */
+}
+
 void cg_call_before_forward(struct cg_call *c)
 {
     if (c->act == CG_ACT_RELAX)
         c->relaxed_from = exchange_mode(CG_MODE_RELAXED);
     if (cg_kinds[cg_hooks[c->hook].kind].watch) {
         c->watch_prev = cg_watch_enter(c->hook);
-        cg_watch_publish((c->watch_prev >> 16) + 1, (uintptr_t)c->stream, c->a, c->ra); /* the seq entered */
+        publish(c);
     }
     cg_set_busy(0); /* the real call: hooks it makes are inner calls */
     errno = c->saved_errno;

@@ -52,6 +52,7 @@ static void do_init(void)
     pthread_atfork(NULL, NULL, atfork_child);
     __atomic_store_n(&cg_state, CG_ON, __ATOMIC_RELEASE);
     __atomic_store_n(&cg_gate, CG_GATE_ON, __ATOMIC_RELEASE);
+    cg_dump_signals_install();
     errno = saved;
 }
 

@@ -10,6 +10,7 @@
  * wrappers' depth and busy rules still apply to them (pipeline.h, cg_wants).
  * Must never: change a disposition the program did not ask for, return the trampoline to the
  * program, or call anything that is not async-signal-safe in the trampoline. */
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -26,8 +27,92 @@ static int user_siginfo[CG_NSIG];
 
 typedef int (*sigaction_t)(int, const struct sigaction *, struct sigaction *);
 
+/* ---- the flight recorder's signals: SIGTERM, SIGINT, SIGABRT and SIGUSR1 dump the ring first ----
+ * A dump signal the program leaves at its default gets capguard's handler (dump_default): the
+ * dump, then the default action (SIGUSR1's is to dump and go on: it is the user's way to ask for
+ * one). A handler of the program's own is chained: the trampoline dumps, then calls it. A signal
+ * the program ignores stays ignored. Asked, the program is told SIG_DFL where dump_default is. */
+static const struct {
+    int sig;
+    const char *name;
+} dump_sigs[] = {{SIGTERM, "SIGTERM"}, {SIGINT, "SIGINT"}, {SIGABRT, "SIGABRT"}, {SIGUSR1, "SIGUSR1"}};
+
+static const char *dump_name(int sig)
+{
+    if (!cg_cfg.recorder)
+        return NULL;
+    for (size_t i = 0; i < sizeof dump_sigs / sizeof dump_sigs[0]; i++)
+        if (dump_sigs[i].sig == sig)
+            return dump_sigs[i].name;
+    return NULL;
+}
+
+static void dump_default(int sig, siginfo_t *info, void *ctx)
+{
+    (void)info;
+    (void)ctx;
+    int saved_errno = errno;
+    const char *name = dump_name(sig);
+    if (name)
+        cg_recorder_dump(name, 1);
+    if (sig != SIGUSR1) { /* the default action, as without capguard: delivered when this returns */
+        struct sigaction d;
+        memset(&d, 0, sizeof d);
+        d.sa_handler = SIG_DFL;
+        sigemptyset(&d.sa_mask);
+        sigaction_t real = (sigaction_t)cg_real(HK_sigaction);
+        if (real)
+            real(sig, &d, NULL);
+        raise(sig);
+    }
+    errno = saved_errno;
+}
+
+static void install_dump_default(sigaction_t real, int sig)
+{
+    struct sigaction a;
+    memset(&a, 0, sizeof a);
+    a.sa_sigaction = dump_default;
+    a.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&a.sa_mask);
+    real(sig, &a, NULL);
+}
+
+static void trampoline(int sig, siginfo_t *info, void *ctx);
+
+/* At start-up (capguard on, the recorder on): each dump signal's current disposition looked at. */
+void cg_dump_signals_install(void)
+{
+    sigaction_t real = (sigaction_t)cg_real(HK_sigaction);
+    for (size_t i = 0; real && cg_cfg.recorder && i < sizeof dump_sigs / sizeof dump_sigs[0]; i++) {
+        int sig = dump_sigs[i].sig;
+        struct sigaction cur;
+        if (real(sig, NULL, &cur) != 0)
+            continue;
+        if (!(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL) {
+            install_dump_default(real, sig);
+        } else if ((cur.sa_flags & SA_SIGINFO) || cur.sa_handler != SIG_IGN) { /* installed before capguard */
+            void *fn = (cur.sa_flags & SA_SIGINFO) ? (void *)cur.sa_sigaction : (void *)cur.sa_handler;
+            if (fn == (void *)trampoline || fn == (void *)dump_default)
+                continue;
+            __atomic_store_n(&user_siginfo[sig], (cur.sa_flags & SA_SIGINFO) != 0, __ATOMIC_RELEASE);
+            __atomic_store_n(&user_fn[sig], fn, __ATOMIC_RELEASE);
+            struct sigaction k = cur;
+            k.sa_sigaction = trampoline;
+            k.sa_flags |= SA_SIGINFO;
+            real(sig, &k, NULL);
+        }
+    }
+}
+
 static void trampoline(int sig, siginfo_t *info, void *ctx)
 {
+    const char *dump = dump_name(sig);
+    if (dump) {
+        int saved_errno = errno;
+        cg_recorder_dump(dump, 1); /* before the program's handler, which may not return */
+        errno = saved_errno;
+    }
     struct cg_tls saved = cg_tls;
     void *fn = __atomic_load_n(&user_fn[sig], __ATOMIC_ACQUIRE);
     int siginfo = __atomic_load_n(&user_siginfo[sig], __ATOMIC_ACQUIRE);
@@ -70,11 +155,22 @@ CG_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
         k.sa_sigaction = trampoline;
         k.sa_flags |= SA_SIGINFO;
         rc = real(sig, &k, &old);
+    } else if (act && !(act->sa_flags & SA_SIGINFO) && act->sa_handler == SIG_DFL && dump_name(sig)) {
+        rc = real(sig, NULL, &old); /* the default, with the dump first */
+        if (rc == 0) {
+            __atomic_store_n(&user_fn[sig], NULL, __ATOMIC_RELEASE);
+            install_dump_default(real, sig);
+        }
     } else {
         rc = real(sig, act, &old);
     }
     if (rc == 0 && oact) {
         *oact = old;
+        if (old.sa_sigaction == dump_default) { /* the default, as the program left it */
+            oact->sa_handler = SIG_DFL;
+            oact->sa_flags = 0;
+            sigemptyset(&oact->sa_mask);
+        }
         if (old.sa_sigaction == trampoline) { /* the program's own handler, never ours */
             if (prev_siginfo)
                 oact->sa_sigaction = (void (*)(int, siginfo_t *, void *))prev_fn;
@@ -131,24 +227,9 @@ void cg_report_in_handler(const struct cg_call *c)
         ssize_t w = write(2, o.b, o.n);
         (void)w;
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
     o.n = 0;
-    put_s(&o, "{\"ts\":");
-    put_u(&o, (unsigned long long)ts.tv_sec);
-    put_s(&o, ".");
-    char us[7] = "000000";
-    long v = ts.tv_nsec / 1000;
-    for (int i = 5; i >= 0; i--, v /= 10)
-        us[i] = (char)('0' + v % 10);
-    put_s(&o, us);
-    put_s(&o, ",\"pid\":");
-    put_i(&o, getpid());
-    put_s(&o, ",\"rank\":");
-    put_i(&o, cg_rank());
-    put_s(&o, ",\"tid\":");
-    put_i(&o, cg_tid());
-    put_s(&o, ",\"ev\":\"violation\",\"call\":\"");
+    cg_log_head(&o);
+    put_s(&o, "\"ev\":\"violation\",\"call\":\"");
     put_s(&o, name);
     put_s(&o, "\",\"class\":\"");
     put_s(&o, cg_class_name(cg_kind_class(cg_hooks[c->hook].kind)));
