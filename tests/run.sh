@@ -445,6 +445,20 @@ if [ -x "$UNIT/watchdog" ]; then
   wd wd.fork 200 fork
   expect_eq "watchdog: in a forked child its own watchdog names the child's blocked call" \
     "$(cat "$T/wd.fork.status") $(cat "$T/wd.fork.out")" "0 child_named 1"
+  # a Python thread blocked outside any capture: its Python line, read from its own thread state
+  pyl=$(grep -n '# the blocked line' tests/unit/py_blocked.py | cut -d: -f1)
+  pyseen=""
+  for py in $pythons; do
+    [ "$STATIC" = 0 ] || break
+    pv=$($py -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    case " $pyseen " in *" $pv "*) continue ;; esac
+    pyseen="$pyseen $pv"
+    (cd "$T" && LD_PRELOAD="$PRE$LIB" CAPGUARD=1 CAPGUARD_WATCHDOG_MS=200 CAPGUARD_LOG_DIR="$T/wd.py$pv.logs" timeout 30 \
+      "$py" "$ROOT/tests/unit/py_blocked.py" "$UNIT/block/libcuda.so.1" "$T/wd.py$pv.logs" >"$T/wd.py$pv.out" 2>"$T/wd.py$pv.err")
+    expect_eq "watchdog: Python $pv, a background thread blocked in cuStreamSynchronize outside any capture: named with its Python line" \
+      "$(tr '\n' ' ' <"$T/wd.py$pv.out")$(cat "$T/wd.py$pv.logs"/*.jsonl 2>/dev/null | grep '"ev":"watchdog",' | head -1 | grep -o '"call":"[A-Za-z]*"\|"py":"[^"]*"' | tr '\n' ' ')$(grep -c "from py_blocked.py:$pyl in worker_sync" "$T/wd.py$pv.err")" \
+      "named 1 returned 0 \"call\":\"cuStreamSynchronize\" \"py\":\"py_blocked.py:$pyl in worker_sync\" 1"
+  done
 else
   bad "watchdog" "$UNIT/watchdog is missing (make unit)"
 fi

@@ -19,5 +19,12 @@ check "hang: the blocked rank's stderr names it: rank, thread, call and its comm
   grep -q 'capguard: \[rank 0\] watchdog: thread [0-9]* has been inside MPI_Barrier(comm WORLD) for 0\.[3-9] s, called at hang_mpi+0x' "$T/alone.err"
 check "hang: the log's watchdog event has the call's arguments and site" "first watchdog event: ${wd:-none}" \
   eval 'grep -q "\"args\":\"comm WORLD\",\"site\":\"hang_mpi+0x" <<<"$wd"'
+check "hang: the watchdog event names the capture the blocked call is inside and its native frames taken at entry" \
+  "first watchdog event: ${wd:-none}" \
+  eval 'grep -q "\"captures_active\":1,\"capture\":1," <<<"$wd" && grep -q "\"native\":\[{\"module\":\"hang_mpi\"" <<<"$wd"'
+rec=$(cat "$T/alone.logs"/*r0.jsonl 2>/dev/null | grep '"ev":"rec",' | grep '"dump":1,' | grep '"call":"MPI_Barrier"')
+check "hang: the watchdog's recorder dump holds the blocked MPI_Barrier still in flight (no return code, no duration)" \
+  "$(cat "$T/alone.logs"/*r0.jsonl 2>/dev/null | grep -c '"ev":"recorder","reason":"watchdog"') watchdog dumps; rec: ${rec:-none}" \
+  eval 'cat "$T/alone.logs"/*r0.jsonl | grep -q "\"ev\":\"recorder\",\"reason\":\"watchdog\",\"dump\":1," && grep -q "\"outcome\":null,\"ret\":null,\"us\":null" <<<"$rec"'
 check "hang: rank 1's quick barrier is never named" "$(cat "$T/alone.logs"/*r1.jsonl 2>/dev/null | grep -c '"ev":"watchdog"') events" \
   eval '[ "$(cat "$T/alone.logs"/*r1.jsonl 2>/dev/null | grep -c "\"ev\":\"watchdog\",")" = 0 ]'
