@@ -203,6 +203,8 @@ void cg_site_capture(struct cg_site *s);
  * address, symbolized once per address. */
 void cg_call_site(void *ra, uint64_t *call_hash, char *brief, size_t n);
 void cg_python_frames(struct cg_site *s);
+/* The caller at ra as "module+0xoff (symbol)", symbolized once per address (no Python frames). */
+void cg_caller_brief(void *ra, char *brief, size_t n);
 unsigned cg_sites_symbolized(void);
 /* This thread's raw return addresses, capguard's own frames left out (no symbolizing). */
 int cg_raw_frames(void **pcs, int max);

@@ -195,6 +195,17 @@ void cg_call_site(void *ra, uint64_t *call_hash, char *brief, size_t n)
         snprintf(brief, n, "unknown site");
 }
 
+void cg_caller_brief(void *ra, char *brief, size_t n)
+{
+    uint64_t h;
+    if (n)
+        brief[0] = 0;
+    if (ra)
+        caller_of(ra, &h, brief, n);
+    if (n && !brief[0])
+        snprintf(brief, n, "unknown site");
+}
+
 /* A violation site's frames: the cached JSON for these raw addresses, symbolized if new. */
 static const char *native_of(uint64_t raw, void *const *pcs, int n)
 {

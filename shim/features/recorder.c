@@ -1,7 +1,8 @@
 /* The flight recorder: a ring of the process's recent judged calls (CAPGUARD_RECORDER entries),
  * each written when the call enters (so a call that never returns is in it) and completed when
  * it returns: when, which thread, the call, its stream or communicator, the captures active, its
- * site, then its capture, outcome, return code and duration. Kinds a capture makes by the
+ * caller (symbolized once per address: a shared cache), then its capture, outcome, return code
+ * and duration, and the memo's site (the Python line) where the memo took one. Kinds a capture makes by the
  * thousand (kinds.def `rec` 0: copies, event records and waits, queries, allocations) are counted
  * per kind instead, unless the model found the call illegal. Watched calls that were not judged
  * (a sync outside any capture) are counted per thread by the observer slots.
@@ -25,14 +26,23 @@
 
 struct rec_entry { /* every field read and written atomically: a dump may race its writer */
     uint64_t mark;  /* the call's index + 1 while it is whole, 0 while it is written */
-    uint64_t t_ns;  /* wall clock at entry */
-    uint64_t mono;  /* monotonic clock at entry */
+    uint64_t mono;  /* monotonic clock at entry (the dump turns it into wall-clock time) */
     uint64_t cap_id;
     uint64_t arg;
     int tid, hook, outcome, ret, captures, done;
     unsigned us;
     uint64_t site[CG_REC_SITE_WORDS];
 };
+
+/* Call sites as the entries hold them (a JSON string in words), by return address: a direct-mapped
+ * cache shared by every thread, so that a call recorded again costs a look-up, not a symbolizing.
+ * A slot's tag is cleared while it is written; a reader takes it only if the tag matches after. */
+#define CG_REC_SITES 1024
+struct site_slot {
+    uintptr_t tag; /* the return address, 0 while written */
+    uint64_t words[CG_REC_SITE_WORDS];
+};
+static struct site_slot site_cache[CG_REC_SITES];
 
 static struct rec_entry *ring;
 static unsigned ring_n;
@@ -61,7 +71,7 @@ static void recorder_init(void)
 static void recorder_after_fork(void)
 {
     if (ring)
-        memset(ring, 0, ring_n * sizeof *ring);
+        memset(ring, 0, ring_n * sizeof *ring); /* the site cache stays valid: same mappings */
     head = dumps = signal_dumps = 0;
     memset(counted, 0, sizeof counted);
 }
@@ -74,21 +84,41 @@ static uintptr_t arg_of(const struct cg_call *c)
     return c->stream ? (uintptr_t)c->stream : c->event ? (uintptr_t)c->event : c->arg0;
 }
 
-static void put_site(struct rec_entry *e, const struct cg_call *c)
+static void put_words(struct rec_entry *e, const char *site)
 {
-    char brief[160], q[CG_REC_SITE_WORDS * 8];
-    const char *src = brief;
-    uint64_t words[CG_REC_SITE_WORDS] = {0}, h;
-    if (c->in_handler)
-        src = "signal handler";
-    else if (c->site_done)
-        src = c->text->site;
-    else
-        cg_call_site(c->ra, &h, brief, sizeof brief);
-    cg_json_str(q, sizeof q, src);
+    char q[CG_REC_SITE_WORDS * 8];
+    uint64_t words[CG_REC_SITE_WORDS] = {0};
+    cg_json_str(q, sizeof q, site);
     memcpy(words, q, sizeof q);
     for (int i = 0; i < CG_REC_SITE_WORDS; i++)
         PUT(e->site[i], words[i]);
+}
+
+/* The caller's site (module+offset and symbol), from the cache or symbolized once. */
+static void put_caller(struct rec_entry *e, void *ra)
+{
+    struct site_slot *slot = &site_cache[((uintptr_t)ra >> 2) % CG_REC_SITES];
+    uint64_t words[CG_REC_SITE_WORDS];
+    if (ra && __atomic_load_n(&slot->tag, __ATOMIC_ACQUIRE) == (uintptr_t)ra) {
+        for (int i = 0; i < CG_REC_SITE_WORDS; i++)
+            words[i] = GET(slot->words[i]);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&slot->tag, __ATOMIC_RELAXED) == (uintptr_t)ra) {
+            for (int i = 0; i < CG_REC_SITE_WORDS; i++)
+                PUT(e->site[i], words[i]);
+            return;
+        }
+    }
+    char brief[160];
+    cg_caller_brief(ra, brief, sizeof brief);
+    put_words(e, brief);
+    if (!ra)
+        return;
+    __atomic_store_n(&slot->tag, (uintptr_t)0, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    for (int i = 0; i < CG_REC_SITE_WORDS; i++)
+        PUT(slot->words[i], GET(e->site[i]));
+    __atomic_store_n(&slot->tag, (uintptr_t)ra, __ATOMIC_RELEASE);
 }
 
 /* A new entry for this call (the ring's oldest is overwritten). */
@@ -100,9 +130,8 @@ static void record(struct cg_call *c)
         cg_log_open(); /* a signal's dump can then be written */
     uint64_t i = __atomic_fetch_add(&head, 1, __ATOMIC_ACQ_REL);
     struct rec_entry *e = &ring[i % ring_n];
-    __atomic_store_n(&e->mark, 0, __ATOMIC_RELEASE);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    PUT(e->t_ns, clock_ns(CLOCK_REALTIME));
+    __atomic_store_n(&e->mark, 0, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE); /* the mark cleared before any field changes */
     PUT(e->mono, clock_ns(CLOCK_MONOTONIC));
     PUT(e->cap_id, (uint64_t)0);
     PUT(e->arg, (uint64_t)arg_of(c));
@@ -113,7 +142,10 @@ static void record(struct cg_call *c)
     PUT(e->done, 0);
     PUT(e->us, 0u);
     PUT(e->captures, __atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE));
-    put_site(e, c);
+    if (c->in_handler)
+        put_words(e, "signal handler");
+    else
+        put_caller(e, c->ra);
     __atomic_store_n(&e->mark, i + 1, __ATOMIC_RELEASE);
     c->rec_i = i + 1;
 }
@@ -146,6 +178,8 @@ static void recorder_leave(struct cg_call *c)
     PUT(e->outcome, c->action ? c->action : c->forwarded ? -1 : 0);
     PUT(e->ret, c->ret);
     PUT(e->done, 1);
+    if (c->site_done && !c->in_handler)
+        put_words(e, c->text->site); /* the memo's: the Python line where there is one */
     __atomic_store_n(&e->mark, c->rec_i, __ATOMIC_RELEASE);
 }
 
@@ -155,7 +189,7 @@ static int copy_entry(uint64_t i, struct rec_entry *out)
     struct rec_entry *e = &ring[i % ring_n];
     if (__atomic_load_n(&e->mark, __ATOMIC_ACQUIRE) != i + 1)
         return 0;
-    out->t_ns = GET(e->t_ns);
+    out->mono = GET(e->mono);
     out->cap_id = GET(e->cap_id);
     out->arg = GET(e->arg);
     out->tid = GET(e->tid);
@@ -171,8 +205,9 @@ static int copy_entry(uint64_t i, struct rec_entry *out)
     return __atomic_load_n(&e->mark, __ATOMIC_RELAXED) == i + 1 && out->hook >= 0 && out->hook < HK_COUNT;
 }
 
-static void put_entry(struct asbuf *o, unsigned dump, uint64_t i, const struct rec_entry *e)
+static void put_entry(struct asbuf *o, unsigned dump, uint64_t i, const struct rec_entry *e, uint64_t wall_minus_mono)
 {
+    uint64_t t_ns = e->mono + wall_minus_mono;
     char site[CG_REC_SITE_WORDS * 8 + 1];
     memcpy(site, e->site, CG_REC_SITE_WORDS * 8);
     site[CG_REC_SITE_WORDS * 8] = 0;
@@ -182,7 +217,7 @@ static void put_entry(struct asbuf *o, unsigned dump, uint64_t i, const struct r
     put_s(o, ",\"i\":");
     put_u(o, i);
     put_s(o, ",\"t\":");
-    put_time(o, (long long)(e->t_ns / 1000000000ull), (long)(e->t_ns % 1000000000ull));
+    put_time(o, (long long)(t_ns / 1000000000ull), (long)(t_ns % 1000000000ull));
     put_s(o, ",\"call_tid\":");
     put_i(o, e->tid);
     put_s(o, ",\"call\":\"");
@@ -278,6 +313,7 @@ void cg_recorder_dump(const char *reason, int in_handler)
     unsigned dump = __atomic_add_fetch(&dumps, 1, __ATOMIC_RELAXED);
     uint64_t kept = recorded < ring_n ? recorded : ring_n;
     struct asbuf o = {.n = 0};
+    uint64_t wall_minus_mono = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
     put_header(&o, dump, reason, recorded, kept);
     cg_log_raw(o.b, o.n);
     for (uint64_t i = recorded - kept; i < recorded; i++) {
@@ -285,7 +321,7 @@ void cg_recorder_dump(const char *reason, int in_handler)
         if (!copy_entry(i, &e))
             continue;
         o.n = 0;
-        put_entry(&o, dump, i, &e);
+        put_entry(&o, dump, i, &e, wall_minus_mono);
         cg_log_raw(o.b, o.n);
     }
     if (!in_handler)
