@@ -25,7 +25,7 @@ endif
 SHIM_HDR := $(wildcard shim/*.h shim/*.def)
 
 .PHONY: all deps demo test install clean
-all: $(BUILD)/libcapguard.so $(BUILD)/capguard $(BUILD)/gen_docs
+all: $(BUILD)/libcapguard.so $(BUILD)/capguard $(BUILD)/capguard-report $(BUILD)/gen_docs
 
 $(BUILD)/.deps: scripts/deps.sh
 	@scripts/deps.sh build
@@ -56,6 +56,13 @@ $(BUILD)/capguard: tools/capguard.c tools/doctor.c tools/launcher.h $(SHIM_HDR)
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS_COMMON) -DCG_VERSION=\"$(VERSION)\" -iquote shim -iquote tools -o $@ tools/capguard.c tools/doctor.c -ldl
 
+# capguard report (tools/report_*.c, docs/report.md): merges the ranks' JSONL logs; reads them
+# with jansson (libjansson-dev, scripts/deps.sh).
+REPORT_SRC := $(wildcard tools/report_*.c)
+$(BUILD)/capguard-report: $(REPORT_SRC) tools/report.h | $(BUILD)/.deps
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS_COMMON) -iquote tools -o $@ $(REPORT_SRC) -ljansson -lm
+
 include tests/fakes/fakes.mk
 include tests/scenarios/scenarios.mk
 include tests/fault/fault.mk
@@ -82,6 +89,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BUILD)/libcapguard.so $(DESTDIR)$(PREFIX)/lib/libcapguard.so
 	install -m 0755 $(BUILD)/capguard $(DESTDIR)$(PREFIX)/bin/capguard
+	install -m 0755 $(BUILD)/capguard-report $(DESTDIR)$(PREFIX)/bin/capguard-report
 
 clean:
 	rm -rf $(BUILD)

@@ -3,11 +3,12 @@
 # exact command and stop. Usage: scripts/deps.sh build|test
 # Each need is "package:check", check being a header that must exist or a command on PATH.
 set -u
-needs="uthash-dev:/usr/include/uthash.h libopenmpi-dev:mpicc openmpi-bin:mpirun"
+needs="uthash-dev:/usr/include/uthash.h libopenmpi-dev:mpicc openmpi-bin:mpirun libjansson-dev:/usr/include/jansson.h"
 # clang + libclang-rt-dev: the fuzz target (tests/fuzz, libFuzzer); the check is a file of the
 # libclang-rt-dev package itself, whatever clang version it brings (libclang_rt.fuzzer).
 [ "${1:-build}" = bench ] && needs="$needs valgrind:valgrind"
-[ "${1:-build}" = test ] && needs="$needs python3:python3 clang:clang libclang-rt-dev:/usr/share/doc/libclang-rt-dev/copyright"
+# chromium: tests/report/report.sh opens capguard report's --html page headless.
+[ "${1:-build}" = test ] && needs="$needs python3:python3 clang:clang libclang-rt-dev:/usr/share/doc/libclang-rt-dev/copyright chromium:chromium"
 missing=""
 for n in $needs; do
   pkg=${n%%:*} check=${n#*:}

@@ -248,6 +248,34 @@ fi
 }
 
 # ---- configuration ----
+# ---- the flight recorder: dumps on signals (with and without the program's own handlers), the ring's bound ----
+if [ -x "$S/recorder" ]; then
+  for m in usr1 own term ignore; do run 1 "rec.$m" "$S/recorder" $m; done
+  EXTRA_ENV="CAPGUARD_RECORDER=16" run 1 rec.many "$S/recorder" many
+  dumps() { log "$1" | grep '"ev":"recorder"' | grep -o '"reason":"[A-Z0-9a-z]*","dump":[0-9]*,"recorded":[0-9]*,"kept":[0-9]*' | tr '\n' ' '; }
+  ring() { log "$1" | grep '"ev":"rec",' | grep "\"dump\":$2," | grep -o '"call":"[A-Za-z]*","capture":[0-9]*,"captures_active":[0-9]*,"outcome":"[a-z]*","ret":[0-9]*' | sed 's/"captures_active":[0-9]*,//' | tr '\n' ' '; }
+  expect_eq "recorder: SIGUSR1 with no handler dumps the ring (begin, the illegal sync, end; 20 copies counted) and the program goes on" \
+    "$(cat "$T/rec.usr1.status") $(grep -c after_signal "$T/rec.usr1.out") $(dumps rec.usr1)| $(ring rec.usr1 1)| $(log rec.usr1 | grep -c '"ev":"recorder".*"counted":{"ASYNC":20}')" \
+    '0 1 "reason":"SIGUSR1","dump":1,"recorded":3,"kept":3 "reason":"exit","dump":2,"recorded":3,"kept":3 | "call":"cudaStreamBeginCapture","capture":1,"outcome":"forwarded","ret":0 "call":"cudaStreamSynchronize","capture":1,"outcome":"deferred","ret":0 "call":"cudaStreamEndCapture","capture":1,"outcome":"forwarded","ret":0 | 2'
+  expect_eq "recorder: the program's own SIGUSR1 handler is chained (it runs, after the dump) and handed back when asked; SIGTERM reads SIG_DFL" \
+    "$(cat "$T/rec.own.status") $(grep -E '^(own_back|term_dfl|handler_ran)' "$T/rec.own.out" | tr '\n' ' ')$(dumps rec.own)" \
+    '0 own_back 1 term_dfl 1 handler_ran 1 "reason":"SIGUSR1","dump":1,"recorded":3,"kept":3 "reason":"exit","dump":2,"recorded":3,"kept":3 '
+  expect_eq "recorder: SIGTERM with no handler dumps, then takes its default action (the process dies of SIGTERM)" \
+    "$(cat "$T/rec.term.status") $(grep -c after_signal "$T/rec.term.out") $(dumps rec.term)| $(ring rec.term 1 | wc -w)" \
+    '143 0 "reason":"SIGTERM","dump":1,"recorded":3,"kept":3 | 3'
+  expect_eq "recorder: a SIGTERM the program ignores stays ignored (no dump for it; the exit dump only)" \
+    "$(cat "$T/rec.ignore.status") $(grep -c after_signal "$T/rec.ignore.out") $(dumps rec.ignore)" \
+    '0 1 "reason":"exit","dump":1,"recorded":3,"kept":3 '
+  expect_eq "recorder: CAPGUARD_RECORDER=16 keeps the newest 16 of 600 calls, in order (indices 584..599)" \
+    "$(dumps rec.many)| $(log rec.many | grep '"ev":"rec",' | grep -o '"i":[0-9]*' | cut -d: -f2 | tr '\n' ' ')" \
+    "\"reason\":\"exit\",\"dump\":1,\"recorded\":600,\"kept\":16 | $(seq -s ' ' 584 599) "
+  EXTRA_ENV="CAPGUARD_RECORDER=0" run 1 rec.off "$S/recorder" usr1
+  expect_eq "recorder: CAPGUARD_RECORDER=0: no dump, and SIGUSR1 keeps its default action (the process dies of it)" \
+    "$(cat "$T/rec.off.status") $(log rec.off | grep -c '"ev":"rec')" "138 0"
+else
+  bad "recorder" "$S/recorder is missing (make scenarios)"
+fi
+
 [ "$CPU_ONLY" = 1 ] || { echo "$pass passed, $fail failed"; [ "$fail" = 0 ]; exit; }
 EXTRA_ENV="CAPGUARD_STACK_DEPTH=abc" run 1 c.depth "$S/sync_inside" device
 grep -q 'CAPGUARD_STACK_DEPTH="abc" is not valid (accepted: 0..64); using the default "12"' "$T/c.depth.err" &&
@@ -463,34 +491,6 @@ else
   bad "watchdog" "$UNIT/watchdog is missing (make unit)"
 fi
 
-# ---- the flight recorder: dumps on signals (with and without the program's own handlers), the ring's bound ----
-if [ -x "$S/recorder" ]; then
-  for m in usr1 own term ignore; do run 1 "rec.$m" "$S/recorder" $m; done
-  EXTRA_ENV="CAPGUARD_RECORDER=16" run 1 rec.many "$S/recorder" many
-  dumps() { log "$1" | grep '"ev":"recorder"' | grep -o '"reason":"[A-Z0-9a-z]*","dump":[0-9]*,"recorded":[0-9]*,"kept":[0-9]*' | tr '\n' ' '; }
-  ring() { log "$1" | grep '"ev":"rec",' | grep "\"dump\":$2," | grep -o '"call":"[A-Za-z]*","capture":[0-9]*,"captures_active":[0-9]*,"outcome":"[a-z]*","ret":[0-9]*' | sed 's/"captures_active":[0-9]*,//' | tr '\n' ' '; }
-  expect_eq "recorder: SIGUSR1 with no handler dumps the ring (begin, the illegal sync, end; 20 copies counted) and the program goes on" \
-    "$(cat "$T/rec.usr1.status") $(grep -c after_signal "$T/rec.usr1.out") $(dumps rec.usr1)| $(ring rec.usr1 1)| $(log rec.usr1 | grep -c '"ev":"recorder".*"counted":{"ASYNC":20}')" \
-    '0 1 "reason":"SIGUSR1","dump":1,"recorded":3,"kept":3 "reason":"exit","dump":2,"recorded":3,"kept":3 | "call":"cudaStreamBeginCapture","capture":1,"outcome":"forwarded","ret":0 "call":"cudaStreamSynchronize","capture":1,"outcome":"deferred","ret":0 "call":"cudaStreamEndCapture","capture":1,"outcome":"forwarded","ret":0 | 2'
-  expect_eq "recorder: the program's own SIGUSR1 handler is chained (it runs, after the dump) and handed back when asked; SIGTERM reads SIG_DFL" \
-    "$(cat "$T/rec.own.status") $(grep -E '^(own_back|term_dfl|handler_ran)' "$T/rec.own.out" | tr '\n' ' ')$(dumps rec.own)" \
-    '0 own_back 1 term_dfl 1 handler_ran 1 "reason":"SIGUSR1","dump":1,"recorded":3,"kept":3 "reason":"exit","dump":2,"recorded":3,"kept":3 '
-  expect_eq "recorder: SIGTERM with no handler dumps, then takes its default action (the process dies of SIGTERM)" \
-    "$(cat "$T/rec.term.status") $(grep -c after_signal "$T/rec.term.out") $(dumps rec.term)| $(ring rec.term 1 | wc -w)" \
-    '143 0 "reason":"SIGTERM","dump":1,"recorded":3,"kept":3 | 3'
-  expect_eq "recorder: a SIGTERM the program ignores stays ignored (no dump for it; the exit dump only)" \
-    "$(cat "$T/rec.ignore.status") $(grep -c after_signal "$T/rec.ignore.out") $(dumps rec.ignore)" \
-    '0 1 "reason":"exit","dump":1,"recorded":3,"kept":3 '
-  expect_eq "recorder: CAPGUARD_RECORDER=16 keeps the newest 16 of 600 calls, in order (indices 584..599)" \
-    "$(dumps rec.many)| $(log rec.many | grep '"ev":"rec",' | grep -o '"i":[0-9]*' | cut -d: -f2 | tr '\n' ' ')" \
-    "\"reason\":\"exit\",\"dump\":1,\"recorded\":600,\"kept\":16 | $(seq -s ' ' 584 599) "
-  EXTRA_ENV="CAPGUARD_RECORDER=0" run 1 rec.off "$S/recorder" usr1
-  expect_eq "recorder: CAPGUARD_RECORDER=0: no dump, and SIGUSR1 keeps its default action (the process dies of it)" \
-    "$(cat "$T/rec.off.status") $(log rec.off | grep -c '"ev":"rec')" "138 0"
-else
-  bad "recorder" "$S/recorder is missing (make scenarios)"
-fi
-
 # ---- captured-collective fingerprints: two ranks, the same collectives or a different one ----
 if [ -x "$UNIT/fingerprint_mpi" ] && { [ "$CPU_ONLY" = 1 ] || [ "${CG_GPU_NRANKS:-1}" -ge 2 ]; }; then
   fp() { log "$1" | grep '"ev":"fingerprint"' | sed 's/.*"rank":\([0-9]*\),.*"hash":"\([0-9a-f]*\)".*"list":\(.*\)}$/\1 \2 \3/' | sort; }
@@ -521,6 +521,7 @@ suite() { # suite PREFIX SCRIPT: its "PASS name" / "FAIL name: why" lines are co
 suite docs tests/docs/current.sh
 suite layering tests/layering/check.sh
 suite launcher tests/test_launcher.sh
+suite report tests/report/report.sh
 for f in tests/fault/*.sh; do [ -x "$f" ] && suite "fault/$(basename "$f" .sh)" "$f"; done
 
 echo "$pass passed, $fail failed"

@@ -1,6 +1,7 @@
 /* capguard: the command-line launcher. `run` sets CAPGUARD*, LD_PRELOAD and execs a command
  * (mpirun ranks and torchrun workers inherit the environment), `env` prints the same settings as
- * export lines, `doctor` checks a set-up (tools/doctor.c), `version` and `help`. The variable table in --help is generated from
+ * export lines, `doctor` checks a set-up (tools/doctor.c), `report` execs capguard-report
+ * (tools/report_*.c), `version` and `help`. The variable table in --help is generated from
  * shim/config.def, never copied. It must never load or link libcapguard.so itself, and never
  * exit with a status a wrapped command could be mistaken for except 127 (could not start) and
  * 2 (usage).
@@ -88,6 +89,19 @@ static int is_file(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* The directory of this executable into `dir`; -1 (errno set) when /proc/self/exe says none. */
+static int exe_dir(char *dir, size_t sz)
+{
+    ssize_t n = readlink("/proc/self/exe", dir, sz - 1);
+    if (n <= 0)
+        return -1;
+    dir[n] = '\0';
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    return 0;
+}
+
 /* Finds the library into `out` (PATH_MAX bytes); on failure fills `looked` with what was tried. */
 int cg_find_lib(char *out, char *looked, size_t lsz)
 {
@@ -102,16 +116,11 @@ int cg_find_lib(char *out, char *looked, size_t lsz)
                  errno ? strerror(errno) : "not a regular file");
         return -1;
     }
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) {
+    if (exe_dir(exe, sizeof exe) != 0) {
         snprintf(looked, lsz, "the directory of capguard (/proc/self/exe: %s); set CAPGUARD_LIB",
                  strerror(errno));
         return -1;
     }
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash)
-        *slash = '\0';
     snprintf(cand, sizeof cand, "%s/" LIB_NAME, exe);
     if (is_file(cand) && realpath(cand, out))
         return 0;
@@ -361,6 +370,10 @@ static void print_help(void)
 "      check the set-up (the library, LD_PRELOAD, the variables, the log directory, the CUDA,\n"
 "      NCCL and MPI libraries that would be loaded, NCCL interposable or static, the MPI ABI,\n"
 "      Python frames) and print one line each, with a fix; exit 1 if any needs one\n"
+"  capguard report [--json] [--perfetto FILE] [--html FILE] DIR-or-FILE...\n"
+"      merge the ranks' logs (a DIR: every *.jsonl below it) into one screen: who is blocked\n"
+"      where, violations, repeated inits, memo and fingerprint divergence, captures\n"
+"      (capguard-report next to capguard; docs/report.md)\n"
 "  capguard help         this text (also --help, -h)\n"
 "\n"
 "Options of run and env:\n"
@@ -446,6 +459,23 @@ static int cmd_env(int argc, char **argv)
     return 0;
 }
 
+/* `capguard report ARGS...`: execs the capguard-report found next to this executable. */
+static int cmd_report(char **argv)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 32];
+    if (exe_dir(dir, sizeof dir) != 0) {
+        fprintf(stderr, "capguard: cannot find capguard-report (/proc/self/exe: %s)\n",
+                strerror(errno));
+        return EXIT_NOSTART;
+    }
+    snprintf(path, sizeof path, "%s/capguard-report", dir);
+    argv[1] = "capguard-report"; /* its argv[0]; the rest are its arguments */
+    fflush(NULL);
+    execv(path, &argv[1]);
+    fprintf(stderr, "capguard: cannot run %s: %s\n", path, strerror(errno));
+    return EXIT_NOSTART;
+}
+
 static int cmd_version(void)
 {
     char lib[PATH_MAX], looked[3 * PATH_MAX];
@@ -470,6 +500,8 @@ int main(int argc, char **argv)
         return cmd_vars();
     if (strcmp(sub, "doctor") == 0)
         return cmd_doctor(argc, argv);
+    if (strcmp(sub, "report") == 0)
+        return cmd_report(argv);
     if (strcmp(sub, "version") == 0 || strcmp(sub, "--version") == 0)
         return cmd_version();
     if (strcmp(sub, "help") == 0 || strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {

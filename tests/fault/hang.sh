@@ -28,3 +28,23 @@ check "hang: the watchdog's recorder dump holds the blocked MPI_Barrier still in
   eval 'cat "$T/alone.logs"/*r0.jsonl | grep -q "\"ev\":\"recorder\",\"reason\":\"watchdog\",\"dump\":1," && grep -q "\"outcome\":null,\"ret\":null,\"us\":null" <<<"$rec"'
 check "hang: rank 1's quick barrier is never named" "$(cat "$T/alone.logs"/*r1.jsonl 2>/dev/null | grep -c '"ev":"watchdog"') events" \
   eval '[ "$(cat "$T/alone.logs"/*r1.jsonl 2>/dev/null | grep -c "\"ev\":\"watchdog\",")" = 0 ]'
+
+# The seed with the program's own per-dtype cache, one rank missing inside the capture (CASES.md),
+# under CAPGUARD=observe: it hangs as without capguard. Once both ranks' watchdogs named their
+# calls, each rank is sent SIGTERM (its pid from its log's start line), as a user ends a hung job:
+# each dumps its flight recorder and dies of it; capguard report then says who was where.
+(frun seedhang 60 -- timeout -s KILL 40 mpirun --oversubscribe --allow-run-as-root -np 2 -x CAPGUARD=observe \
+  -x CAPGUARD_WATCHDOG_MS=500 -x CAPGUARD_LOG_DIR="$T/seedhang.logs" "$S/seed" ipc cached) &
+for _ in $(seq 300); do
+  [ "$(cat "$T/seedhang.logs"/*.jsonl 2>/dev/null | grep -c '"ev":"watchdog",.*"report":0')" -ge 2 ] && break
+  sleep 0.1
+done
+for p in $(cat "$T/seedhang.logs"/*.jsonl 2>/dev/null | grep '"ev":"start"' | grep -o '"pid":[0-9]*' | cut -d: -f2); do kill -TERM "$p"; done
+wait
+"$ROOT/build/capguard" report "$T/seedhang.logs" >"$T/seedhang.report" 2>&1
+check "hang: the seed with one rank's cache missing hangs under observe; SIGTERM to each rank: each dumped its recorder on it" \
+  "status $(status seedhang); dumps: $(cat "$T/seedhang.logs"/*.jsonl 2>/dev/null | grep -o '"ev":"recorder","reason":"[A-Z]*"' | sort | uniq -c | tr '\n' ' ')" \
+  eval '[ "$(cat "$T/seedhang.logs"/*.jsonl | grep -c "\"ev\":\"recorder\",\"reason\":\"SIGTERM\"")" = 2 ]'
+check "hang: capguard report names rank 1 blocked in MPI_Comm_split inside capture 1 while rank 0 is blocked in MPI_Barrier" \
+  "$(grep -A3 HANG "$T/seedhang.report")" \
+  eval 'grep -Eq "rank 1 blocked [0-9.]+ s in MPI_Comm_split \(comm WORLD; capture 1; seed\+0x[0-9a-f]+.*\) while rank 0 is blocked in MPI_Barrier" "$T/seedhang.report"'

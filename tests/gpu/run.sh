@@ -23,7 +23,7 @@ $PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cu
 echo "== build (real CUDA)"
 DYN=$W/bin-dyn STA=$W/bin-static
 mkdir -p "$DYN" "$STA"
-for s in matrix sync_inside alloc_inside threads dlsym_cases lifecycle; do
+for s in matrix sync_inside alloc_inside threads dlsym_cases lifecycle recorder; do
   gcc -O2 -rdynamic -I"$CUDA_HOME/include" -o "$DYN/$s" "tests/scenarios/$s.c" -L"$CUDA_HOME/lib64" -lcudart -ldl -lpthread \
     -Wl,-rpath,"$CUDA_HOME/lib64" || echo "BUILD FAIL dyn $s"
   [ "$s" = dlsym_cases ] || nvcc -O2 -o "$STA/$s" "tests/scenarios/$s.c" -lpthread -ldl 2>&1 | grep -v warning || true
@@ -160,3 +160,25 @@ done
 CG_REAL_CUDA=1 CG_CUDA_LIBDIR=$CUDA_HOME/lib64 CG_FAULT_DIR=$FB tests/fault/defects.sh >"$W/defects-gpu.txt" 2>&1
 grep -E '^(PASS|FAIL)' "$W/defects-gpu.txt" | cut -c1-300
 echo "defects on real CUDA: $(grep -c '^PASS' "$W/defects-gpu.txt") passed, $(grep -c '^FAIL' "$W/defects-gpu.txt") failed"
+
+echo "== issue 13: hang diagnosis on the GPU"
+H=$W/issue13
+mkdir -p "$H"
+# (1) the IPC seed with one rank's own cache missing inside the capture, under CAPGUARD=observe:
+# it hangs as it does without capguard; the watchdog names the stuck rank; the job is ended by
+# timeout's SIGTERM to mpirun (forwarded to the ranks: each dumps its flight recorder)
+timeout -s TERM 40 mpirun --allow-run-as-root --oversubscribe -np 2 -x CAPGUARD_WATCHDOG_MS=3000 \
+  "$ROOT/build/capguard" run --policy observe --log-dir "$H/seedhang.logs" -- "$SEEDB/seed" ipc cached \
+  >"$H/seedhang.out" 2>"$H/seedhang.err"
+echo "seed ipc cached, observe (exit $? after timeout's SIGTERM at 40 s):"
+grep '^rank' "$H/seedhang.out" | grep -v warmup | sort -s -k2,2n | sed 's/^/  /'
+grep -m4 'watchdog:' "$H/seedhang.err" | cut -c1-300 | sed 's/^/  /'
+echo "  recorder dumps: $(cat "$H/seedhang.logs"/*.jsonl 2>/dev/null | grep -o '"ev":"recorder","reason":"[A-Z0-9a-z]*"' | sort | uniq -c | tr -s ' ' | tr '\n' ';')"
+# (2) PyTorch: a background thread blocked in cudaStreamSynchronize outside any capture
+CAPGUARD_WATCHDOG_MS=1000 timeout 120 "$ROOT/build/capguard" run --log-dir "$H/torchblocked.logs" -- \
+  $PY tests/gpu/torch_blocked.py 4 >"$H/torchblocked.out" 2>"$H/torchblocked.err"
+echo "torch_blocked (exit $?): $(tr '\n' ' ' <"$H/torchblocked.out")"
+grep -m3 'watchdog:' "$H/torchblocked.err" | cut -c1-300 | sed 's/^/  /'
+# (3) the overhead of the watchdog and the recorder on real work
+echo "overhead (tests/gpu/overhead.sh):"
+PY=$PY ROUNDS=${CG_OVERHEAD_ROUNDS:-7} tests/gpu/overhead.sh 2>&1 | sed 's/^/  /'
