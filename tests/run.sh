@@ -495,6 +495,7 @@ fi
 if [ -x "$UNIT/fingerprint_mpi" ] && { [ "$CPU_ONLY" = 1 ] || [ "${CG_GPU_NRANKS:-1}" -ge 2 ]; }; then
   fp() { log "$1" | grep '"ev":"fingerprint"' | sed 's/.*"rank":\([0-9]*\),.*"hash":"\([0-9a-f]*\)".*"list":\(.*\)}$/\1 \2 \3/' | sort; }
   for m in same diverge; do mrun 1 "fp.$m" $MPIRUN "$UNIT/fingerprint_mpi" $m; done
+  mrun 1 fp.params $MPIRUN "$UNIT/fingerprint_mpi" diverge params
   expect_eq "fingerprint: two ranks capturing the same NCCL collectives log one fingerprint each, equal (2 collectives, in order)" \
     "$(fp fp.same | awk '{ print $2 }' | uniq | wc -l) $(fp fp.same | wc -l) $(fp fp.same | head -1 | grep -o '"op":"[a-zA-Z]*"' | tr '\n' ' ')" \
     '1 2 "op":"ncclAllReduce" "op":"ncclAllReduce" '
@@ -507,6 +508,8 @@ if [ -x "$UNIT/fingerprint_mpi" ] && { [ "$CPU_ONLY" = 1 ] || [ "${CG_GPU_NRANKS
     "$(log fp.same | grep -o '"ev":"fingerprint_checked","capture":1,"hash":"[0-9a-f]*","peers":1,"differ":0' | wc -l) $(log fp.same | grep -c fingerprint_mismatch)" "2 0"
   expect_eq "fingerprint: at the first launch of diverging graphs both ranks name the mismatch, collective #1, with both entries" \
     "$(log fp.diverge | grep '"ev":"fingerprint_mismatch"' | grep -o '"first_difference":1,"mine":"{[^}]*}","theirs":"{[^}]*}"' | wc -l)" "2"
+  expect_eq "fingerprint: a graph instantiated with cudaGraphInstantiateWithParams is checked at its first launch too" \
+    "$(log fp.params | grep -c '"ev":"fingerprint_mismatch"') $(grep -c 'launch 0' "$T/fp.params.out")" "2 2"
   expect_eq "fingerprint: the stderr line names the ranks, the capture and the two collectives, before the launch" \
     "$(grep -c 'the graph of capture 1 is about to be launched, but its NCCL collectives differ from rank [01].s .*collective #1 is {"op":"nccl[A-Za-z]*"' "$T/fp.diverge.err")" "2"
 fi

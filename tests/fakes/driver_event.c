@@ -279,6 +279,18 @@ FK_EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec *phGraphExec, CUgraph
 	return fk_instantiate(phGraphExec, hGraph);
 }
 
+/* CUDA 12's: the flags in a struct, the result written back */
+FK_EXPORT CUresult cuGraphInstantiateWithParams(CUgraphExec *phGraphExec, CUgraph hGraph,
+						CUDA_GRAPH_INSTANTIATE_PARAMS *params)
+{
+	CUresult rc = fk_instantiate(phGraphExec, hGraph);
+	if (params) {
+		params->hErrNode_out = NULL;
+		params->result_out = rc == CUDA_SUCCESS ? CUDA_GRAPH_INSTANTIATE_SUCCESS : CUDA_GRAPH_INSTANTIATE_ERROR;
+	}
+	return rc;
+}
+
 /* CUDA 10/11 ABI: error node and log buffer */
 FK_EXPORT CUresult cuGraphInstantiate(CUgraphExec *phGraphExec, CUgraph hGraph,
 				      CUgraphNode *phErrorNode, char *logBuffer, size_t bufferSize)

@@ -118,6 +118,7 @@ static const struct fk_sym fk_syms[] = {
 	/* cuda.h maps the name cuGraphInstantiate to cuGraphInstantiateWithFlags since 12.0 */
 	S(cuGraphInstantiate, 12000, cuGraphInstantiateWithFlags)
 	S(cuGraphInstantiateWithFlags, 11040, cuGraphInstantiateWithFlags)
+	S(cuGraphInstantiateWithParams, 12000, cuGraphInstantiateWithParams)
 	S(cuGraphLaunch, 10000, cuGraphLaunch)
 	P(cuGraphLaunch, 10000, cuGraphLaunch_ptsz)
 	S(cuGraphDestroy, 10000, cuGraphDestroy)

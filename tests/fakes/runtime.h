@@ -61,6 +61,7 @@
 	X(cuMemsetD8Async, 13000, (CUdeviceptr, unsigned char, size_t, CUstream)) \
 	X(cuLaunchHostFunc, 13000, (CUstream, CUhostFn, void *)) \
 	X(cuGraphInstantiateWithFlags, 13000, (CUgraphExec *, CUgraph, unsigned long long)) \
+	X(cuGraphInstantiateWithParams, 12000, (CUgraphExec *, CUgraph, CUDA_GRAPH_INSTANTIATE_PARAMS *)) \
 	X(cuGraphLaunch, 13000, (CUgraphExec, CUstream)) \
 	X(cuGraphDestroy, 13000, (CUgraph)) \
 	X(cuGraphExecDestroy, 13000, (CUgraphExec)) \

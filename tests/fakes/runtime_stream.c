@@ -189,6 +189,14 @@ RT_EXPORT cudaError_t cudaGraphInstantiateWithFlags(cudaGraphExec_t *pGraphExec,
 	return RT_CALL(cuGraphInstantiateWithFlags, pGraphExec, graph, flags);
 }
 
+/* The runtime's params struct has the driver's layout (flags, upload stream, error node, result). */
+RT_EXPORT cudaError_t cudaGraphInstantiateWithParams(cudaGraphExec_t *pGraphExec, cudaGraph_t graph,
+						     cudaGraphInstantiateParams *params)
+{
+	RT_INIT();
+	return RT_CALL(cuGraphInstantiateWithParams, pGraphExec, graph, (CUDA_GRAPH_INSTANTIATE_PARAMS *)params);
+}
+
 RT_EXPORT cudaError_t cudaGraphLaunch(cudaGraphExec_t graphExec, cudaStream_t stream)
 {
 	RT_INIT();

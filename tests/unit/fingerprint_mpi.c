@@ -32,7 +32,13 @@ int main(int argc, char **argv)
     printf("rank %d end %d\n", rank, (int)cudaStreamEndCapture(s, &g));
     MPI_Barrier(MPI_COMM_WORLD); /* both fingerprints are in the logs before either launches */
     cudaGraphExec_t exec;
-    cudaGraphInstantiate(&exec, g, 0);
+    if (argc > 2 && strcmp(argv[2], "params") == 0) { /* CUDA 12's instantiation (vLLM/SGLang via torch) */
+        cudaGraphInstantiateParams p;
+        memset(&p, 0, sizeof p);
+        cudaGraphInstantiateWithParams(&exec, g, &p);
+    } else {
+        cudaGraphInstantiate(&exec, g, 0);
+    }
     int rc = (int)cudaGraphLaunch(exec, s);
     cudaStreamSynchronize(s);
     printf("rank %d launch %d\n", rank, rc);
