@@ -141,6 +141,7 @@ struct cg_call {
     int action;     /* enum cg_outcome taken */
     int queue_full; /* a deferral refused: the deferred-call queue is at CAPGUARD_DEFER_MAX */
     int memo_seen;  /* the memo decided this call (it sees the result) */
+    int reported;   /* the report wrote the call's violation before the real call (it may block) */
     int site_done;  /* text->site and call_hash are filled */
     uint64_t call_hash; /* the call's site as a hash (memo keys: the same on every rank) */
     struct cg_call_text *text;

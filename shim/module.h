@@ -18,6 +18,8 @@ struct cg_module {
     void (*init)(void);       /* capguard turned on (after the configuration is read) */
     void (*after_fork)(void); /* in the child: locks re-made, the parent's state dropped */
     void (*on_enter)(struct cg_call *c); /* before the real call; sets c->decided to end the round */
+    void (*before_forward)(struct cg_call *c); /* just before the real call, in order: what must be said
+                                                * before a call that may never return */
     void (*on_leave)(struct cg_call *c); /* after it (or after a decision not to forward) */
     void (*summary)(void);    /* at exit */
 };

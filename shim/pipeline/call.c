@@ -17,7 +17,8 @@ extern const struct cg_module __stop_cg_modules[] __attribute__((weak, visibilit
 static const struct cg_module *by_id[CG_MOD_COUNT];
 static void (*enter_fns[CG_MOD_COUNT])(struct cg_call *);
 static void (*leave_fns[CG_MOD_COUNT])(struct cg_call *);
-static int n_enter, n_leave;
+static void (*before_fns[CG_MOD_COUNT])(struct cg_call *);
+static int n_enter, n_leave, n_before;
 
 static const char *const module_names[CG_MOD_COUNT] = {
 #define MODULE(name, layer, help) #name,
@@ -31,7 +32,7 @@ void cg_modules_init(void)
     for (const struct cg_module *m = __start_cg_modules; m && m < __stop_cg_modules; m++)
         if (m->id >= 0 && m->id < CG_MOD_COUNT)
             by_id[m->id] = m;
-    n_enter = n_leave = 0;
+    n_enter = n_leave = n_before = 0;
     for (int i = 0; i < CG_MOD_COUNT; i++) {
         if (!by_id[i]) {
             cg_err("capguard: module %s is listed in modules.def but not registered (CG_MODULE); it is skipped\n",
@@ -40,6 +41,8 @@ void cg_modules_init(void)
         }
         if (by_id[i]->on_enter)
             enter_fns[n_enter++] = by_id[i]->on_enter;
+        if (by_id[i]->before_forward)
+            before_fns[n_before++] = by_id[i]->before_forward;
     }
     for (int i = CG_MOD_COUNT - 1; i >= 0; i--)
         if (by_id[i] && by_id[i]->on_leave)
@@ -156,6 +159,8 @@ static void publish(const struct cg_call *c)
 
 void cg_call_before_forward(struct cg_call *c)
 {
+    for (int i = 0; i < n_before; i++)
+        before_fns[i](c);
     if (c->act == CG_ACT_RELAX)
         c->relaxed_from = exchange_mode(CG_MODE_RELAXED);
     if (cg_kinds[cg_hooks[c->hook].kind].watch) {

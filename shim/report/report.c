@@ -126,7 +126,12 @@ static const char *what_we_did(const struct cg_call *c, char *buf, size_t n)
     case CG_OUT_DEFERRED: snprintf(buf, n, "deferred until the last capture ends (returned 0)"); break;
     case CG_OUT_RELAXED: snprintf(buf, n, "ran with the thread relaxed (returned %d)", c->ret); break;
     case CG_OUT_ANSWERED: snprintf(buf, n, "answered as complete (returned 0)"); break;
-    default: snprintf(buf, n, "forwarded unchanged (returned %d)", c->ret); break;
+    default:
+        if (c->reported)
+            snprintf(buf, n, "forwarded unchanged (said before the call, which may not return)");
+        else
+            snprintf(buf, n, "forwarded unchanged (returned %d)", c->ret);
+        break;
     }
     return buf;
 }
@@ -174,9 +179,11 @@ static void report_violation(struct cg_call *c)
                cg_policy_name(c->policy), did, s.brief);
     else if (seen == cg_cfg.stderr_limit + 1)
         cg_say("capguard: %s at %s: further violations at this site are counted, not printed\n", name, s.brief);
-    char body[CG_NATIVE_MAX + 2400], qdid[600], qbrief[300], qd2h[300], real[16] = "null";
+    char body[CG_NATIVE_MAX + 2400], qdid[600], qbrief[300], qd2h[300], real[16] = "null", ret[16] = "null";
     if (c->forwarded)
         snprintf(real, sizeof real, "%d", c->real_ret);
+    if (!c->reported)
+        snprintf(ret, sizeof ret, "%d", c->ret);
     cg_json_str(qdid, sizeof qdid, did);
     cg_json_str(qbrief, sizeof qbrief, s.brief);
     cg_json_str(qd2h, sizeof qd2h, c->text->d2h_site);
@@ -184,12 +191,12 @@ static void report_violation(struct cg_call *c)
              "\"ev\":\"violation\",\"call\":\"%s\",\"class\":\"%s\",\"stream\":\"%p\",\"event\":\"%p\","
              "\"capture\":%llu,\"capture_mode\":\"%s\",\"capture_stream\":\"0x%llx\",\"thread_mode\":\"%s\","
              "\"world_size\":%d,\"reason\":\"%s\",\"predicted\":%d,\"policy\":\"%s\",\"action\":\"%s\","
-             "\"returned\":%d,\"real_returned\":%s,\"d2h_site\":%s,\"detail\":%s,\"site\":%s,\"native\":[%s],"
+             "\"returned\":%s,\"real_returned\":%s,\"d2h_site\":%s,\"detail\":%s,\"site\":%s,\"native\":[%s],"
              "\"python\":[%s]",
              name, cg_class_name(cg_kind_class(cg_hooks[c->hook].kind)), c->stream, c->event,
              (unsigned long long)c->cap_id, cg_cap_mode_name(c->cap_mode), (unsigned long long)c->cap_stream,
              cg_cap_mode_name(cg_tls.mode), cg_world(), cg_reason_text(c->reason), c->verdict,
-             cg_policy_name(c->policy), cg_outcome_name(c->action), c->ret, real, qd2h, qdid, qbrief, s.native, s.python);
+             cg_policy_name(c->policy), cg_outcome_name(c->action), ret, real, qd2h, qdid, qbrief, s.native, s.python);
     cg_log_event(body);
 }
 
@@ -286,6 +293,16 @@ static void report_summary(void)
     cg_log_event(body);
 }
 
+/* A host collective or communicator init observed during a capture may never return (a rank
+ * alone in it): its violation is written now, before the real call, and not again after. */
+static void report_before_forward(struct cg_call *c)
+{
+    if (!c->in_handler && (c->reason == R_HOST_COLL || c->reason == R_COMM_INIT) && c->action == CG_OUT_OBSERVED) {
+        c->reported = 1;
+        report_violation(c);
+    }
+}
+
 static void report_leave(struct cg_call *c)
 {
     enum cg_kind k = cg_hooks[c->hook].kind;
@@ -295,7 +312,7 @@ static void report_leave(struct cg_call *c)
         report_untracked(c);
     if (c->ended)
         report_capture_end(c, c->cap_id, c->text->cause);
-    if (c->verdict || (c->forwarded && is_capture_error(c->real_ret) && k != K_BEGIN && k != K_END)) {
+    if (!c->reported && (c->verdict || (c->forwarded && is_capture_error(c->real_ret) && k != K_BEGIN && k != K_END))) {
         if (c->in_handler)
             cg_report_in_handler(c);
         else
@@ -303,4 +320,5 @@ static void report_leave(struct cg_call *c)
     }
 }
 
-CG_MODULE(report, .after_fork = report_after_fork, .on_leave = report_leave, .summary = report_summary);
+CG_MODULE(report, .after_fork = report_after_fork, .before_forward = report_before_forward, .on_leave = report_leave,
+          .summary = report_summary);

@@ -22,6 +22,11 @@ check "hang: the log's watchdog event has the call's arguments and site" "first 
 check "hang: the watchdog event names the capture the blocked call is inside and its native frames taken at entry" \
   "first watchdog event: ${wd:-none}" \
   eval 'grep -q "\"captures_active\":1,\"capture\":1," <<<"$wd" && grep -q "\"native\":\[{\"module\":\"hang_mpi\"" <<<"$wd"'
+order=$(cat "$T/alone.logs"/*r0.jsonl 2>/dev/null | grep -o '"ev":"violation","call":"MPI_Barrier"\|"ev":"watchdog","blocked_tid"' | head -2 | tr '\n' ' ')
+viol=$(cat "$T/alone.logs"/*r0.jsonl 2>/dev/null | grep '"ev":"violation","call":"MPI_Barrier"')
+check "hang: the blocked MPI_Barrier's violation is written before the call (it may never return): before the watchdog's line, returned null" \
+  "order: $order; violation: ${viol:0:400}" \
+  eval '[ "$order" = "\"ev\":\"violation\",\"call\":\"MPI_Barrier\" \"ev\":\"watchdog\",\"blocked_tid\" " ] && grep -q "\"returned\":null,\"real_returned\":null" <<<"$viol"'
 rec=$(cat "$T/alone.logs"/*r0.jsonl 2>/dev/null | grep '"ev":"rec",' | grep '"dump":1,' | grep '"call":"MPI_Barrier"')
 check "hang: the watchdog's recorder dump holds the blocked MPI_Barrier still in flight (no return code, no duration)" \
   "$(cat "$T/alone.logs"/*r0.jsonl 2>/dev/null | grep -c '"ev":"recorder","reason":"watchdog"') watchdog dumps; rec: ${rec:-none}" \
