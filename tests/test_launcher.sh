@@ -198,6 +198,20 @@ cg -- doctor -- true
 if [ $rc_static = 1 ] && [ $found_static = 0 ] && grep -q '^ok   target         /.*true$' "$T/out"; then pass doctor_target_with_static_nccl
 else fail doctor_target_with_static_nccl "want a FIX for a target that defines ncclCommInitRank itself, ok for true"; fi
 
+# a Python target: the libraries its framework loads (a stand-in torch package that loads an NCCL)
+mkdir -p "$T/fw/torch" "$T/badnccl"
+printf 'import ctypes, os\n__version__ = "0.test"\nctypes.CDLL(os.environ["TEST_NCCL"])\n' >"$T/fw/torch/__init__.py"
+printf '#!/usr/bin/env python3\nprint(1)\n' >"$T/fw/serve.py"
+echo 'int nccl_private(void) { return 0; }' | cc -x c - -shared -fPIC -o "$T/badnccl/libnccl.so.2" 2>/dev/null
+cg PYTHONPATH="$T/fw" TEST_NCCL="$FAKES/libnccl.so.2" -- doctor -- python3 "$T/fw/serve.py"
+rc_good=$rc
+grep -q "^ok   python libs    torch 0.test loads $FAKES/libnccl.so.2, which exports ncclCommInitRank (interposable)" "$T/out"; good=$?
+cg PYTHONPATH="$T/fw" TEST_NCCL="$T/badnccl/libnccl.so.2" -- doctor -- python3 "$T/fw/serve.py"
+if [ $rc_good = 0 ] && [ $good = 0 ] && [ $rc = 1 ] &&
+    grep -q "^FIX  python libs    torch 0.test loads $T/badnccl/libnccl.so.2, which does not export ncclCommInitRank; fix: use an NCCL build that exports its API" "$T/out"; then
+    pass doctor_python_target_framework_libraries
+else fail doctor_python_target_framework_libraries "want ok for the framework's interposable NCCL and a FIX for one that exports nothing (exit $rc_good, then $rc)"; fi
+
 # --- mpirun: every rank execs capguard and gets the library once ---
 if command -v mpirun >/dev/null 2>&1; then
     (cd "$T" && timeout 60 env -u LD_PRELOAD -u CAPGUARD_LIB mpirun --oversubscribe --allow-run-as-root -np 2 \

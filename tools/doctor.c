@@ -2,10 +2,12 @@
  * "FIX" with what to do: the library, LD_PRELOAD's order, the CAPGUARD_* values (validated as the
  * library validates them: config.def), the log directory, the CUDA, NCCL and MPI libraries the
  * dynamic loader finds, whether NCCL's entry points can be interposed (a target that defines
- * them itself cannot), the MPI ABI, and whether Python's frames can be read without the GIL.
+ * them itself cannot), the MPI ABI, whether Python's frames can be read without the GIL, and
+ * for a Python target the libraries its framework (torch) loads, with NCCL's interposability.
  * Exit status 1 when any line says FIX, else 0. Like the rest of the launcher it never loads
  * libcapguard.so; it does dlopen the CUDA, NCCL and MPI libraries (their constructors run).
- * Must never: run the target command (it is only inspected). */
+ * Must never: run the target command (it is only inspected; a Python target's interpreter runs
+ * `import torch` alone, under timeout 120). */
 #define _GNU_SOURCE /* dlinfo */
 #include <dlfcn.h>
 #include <elf.h>
@@ -260,6 +262,81 @@ static int which(const char *cmd, char *out) /* out: PATH_MAX bytes */
     return -1;
 }
 
+/* Which CUDA, NCCL and MPI libraries the framework a Python target runs on loads (its wheels
+ * bundle their own: nvidia-nccl-cu13 and others), read from the interpreter's own mappings after
+ * `import torch`, in a child bounded by timeout(1). Only the import runs, never the target. */
+static const char py_libs_script[] =
+    "import sys\n"
+    "try:\n"
+    "    import torch\n"
+    "    print('fw torch', torch.__version__)\n"
+    "except Exception as e:\n"
+    "    print('fw none', type(e).__name__)\n"
+    "seen = set()\n"
+    "for line in open('/proc/self/maps'):\n"
+    "    f = line.split()\n"
+    "    p = f[5] if len(f) > 5 else ''\n"
+    "    b = p.rsplit('/', 1)[-1]\n"
+    "    if b.startswith(('libcudart.so', 'libcuda.so', 'libnccl.so', 'libmpi.so')) and p not in seen:\n"
+    "        seen.add(p)\n"
+    "        print('lib', p)\n";
+
+static void check_python_libs(const char *python)
+{
+    char script[] = "/tmp/capguard-doctor.XXXXXX";
+    int fd = mkstemp(script);
+    if (fd < 0 || write(fd, py_libs_script, sizeof py_libs_script - 1) != (ssize_t)(sizeof py_libs_script - 1)) {
+        if (fd >= 0) {
+            close(fd);
+            unlink(script);
+        }
+        return;
+    }
+    close(fd);
+    char cmd[2 * PATH_MAX + 80], line[PATH_MAX + 16], msg[PATH_MAX + 160], fw[120] = "";
+    snprintf(cmd, sizeof cmd, "timeout 120 '%s' '%s' 2>/dev/null", python, script);
+    FILE *p = popen(cmd, "r");
+    int libs = 0, cudart = 0;
+    while (p && fgets(line, sizeof line, p)) {
+        line[strcspn(line, "\n")] = 0;
+        if (strncmp(line, "fw ", 3) == 0) {
+            snprintf(fw, sizeof fw, "%.100s", line + 3);
+            continue;
+        }
+        if (strncmp(line, "lib ", 4) != 0 || strncmp(fw, "torch", 5) != 0)
+            continue;
+        const char *path = line + 4, *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        libs++;
+        cudart |= strncmp(base, "libcudart.so", 12) == 0;
+        if (strncmp(base, "libnccl.so", 10) == 0) {
+            void *h = dlopen(path, RTLD_LAZY | RTLD_LOCAL);
+            int exported = h && dlsym(h, "ncclCommInitRank");
+            snprintf(msg, sizeof msg, "%s loads %s, which %s", fw, path,
+                     exported ? "exports ncclCommInitRank (interposable)" : "does not export ncclCommInitRank");
+            if (exported)
+                ok("python libs", "%s", msg);
+            else
+                fix("python libs", msg, "use an NCCL build that exports its API (capguard sees none of its calls otherwise)");
+        } else {
+            snprintf(msg, sizeof msg, "%s loads %s", fw, path);
+            ok("python libs", "%s", msg);
+        }
+    }
+    if (p)
+        pclose(p);
+    unlink(script);
+    if (strncmp(fw, "torch", 5) != 0) {
+        snprintf(msg, sizeof msg, "%s imports no torch here (%s): the framework's libraries were not looked at", python,
+                 fw[0] ? fw + 5 : "it did not run");
+        ok("python libs", "%s", msg);
+    } else if (!cudart) {
+        snprintf(msg, sizeof msg, "%s has the CUDA runtime linked in (no libcudart.so mapped): its "
+                 "runtime calls reach the driver through cuGetProcAddress, which capguard redirects (%d other libraries "
+                 "looked at)", fw, libs);
+        ok("python libs", "%s", msg);
+    }
+}
+
 static void check_python(const char *python)
 {
     char cmd[PATH_MAX + 80], line[64] = "";
@@ -281,6 +358,7 @@ static void check_python(const char *python)
     snprintf(msg, sizeof msg, "%s is Python %s: %s", python, line,
              known ? "frames are read without the GIL" : "its Python lines are named only when the calling thread holds the GIL");
     ok("python", "%s", msg);
+    check_python_libs(python);
 }
 
 static void check_target(char **cmd)
@@ -301,7 +379,10 @@ static void check_target(char **cmd)
         sscanf(head + 2, " %199s", interp);
         snprintf(msg, sizeof msg, "%s, a script run by %s", path, interp);
         ok("target", "%s", msg);
-        if (strstr(interp, "python") || strstr(head, "python"))
+        const char *base = strrchr(cmd[0], '/') ? strrchr(cmd[0], '/') + 1 : cmd[0];
+        if (strncmp(base, "python", 6) == 0) /* a wrapper of the interpreter (pyenv's shim, a venv's) */
+            check_python(cmd[0]);
+        else if (strstr(interp, "python") || strstr(head, "python"))
             check_python(strstr(head, "env") ? "python3" : interp);
         return;
     }
