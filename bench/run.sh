@@ -3,6 +3,8 @@
 #   bare  the program on the null driver/NCCL, nothing preloaded
 #   pass  the pass-through bound preloaded (bench/passthrough.c: a cached-dlsym one-liner)
 #   off   libcapguard.so preloaded, CAPGUARD=0
+#   lean  as on, without the watchdog and the flight recorder (CAPGUARD_WATCHDOG_MS=0 CAPGUARD_RECORDER=0):
+#         on - lean is what those two cost
 #   on    libcapguard.so preloaded, CAPGUARD=1 (SYNC:reject, so a violation leaves the capture valid)
 # ns: BENCH_ROUNDS rounds (default 5), the columns interleaved in a rotating order within each
 # round; the table shows the median and the spread (max-min over the median). Instructions:
@@ -37,7 +39,7 @@ threads_1 2000000 0
 threads_8 500000 0
 threads_64 50000 0"
 [ -n "${BENCH_CASES:-}" ] && CASES=$(echo "$CASES" | grep -E "^($(echo "$BENCH_CASES" | tr ' ' '|')) ")
-COLS="bare pass off on"
+COLS="bare pass off lean on"
 
 # run COLUMN CMD...: the command with that column's preload and environment.
 run() {
@@ -48,6 +50,7 @@ run() {
     off) env LD_PRELOAD="$LIB" CAPGUARD=0 "$@" ;;
     on) env LD_PRELOAD="$LIB" CAPGUARD=1 CAPGUARD_POLICY=SYNC:reject CAPGUARD_LOG_DIR="$TMP/logs" \
           CAPGUARD_MEMO_OBJECTS=1000000 CAPGUARD_MEMO_KEYS=1000000 "$@" ;;
+    lean) CAPGUARD_WATCHDOG_MS=0 CAPGUARD_RECORDER=0 run on "$@" ;;
   esac
 }
 
@@ -55,8 +58,8 @@ BENCH_TIMEOUT=${BENCH_TIMEOUT:-120}
 echo "$CASES" | while read -r name n ir; do
   cols=($COLS)
   for r in $(seq 1 "$ROUNDS"); do
-    for k in 0 1 2 3; do
-      col=${cols[$(( (k + r) % 4 ))]}
+    for k in "${!cols[@]}"; do
+      col=${cols[$(( (k + r) % ${#cols[@]} ))]}
       out=$(run "$col" timeout "$BENCH_TIMEOUT" "$BIN" "$name" "$n" 2>>"$TMP/stderr")
       echo "$name $col ${out#* }" >>"$TMP/ns"
     done
@@ -83,7 +86,7 @@ if os.path.exists(sys.argv[2]):
     for line in open(sys.argv[2]):
         p = line.split()
         if len(p) == 4: ir[(p[0], p[1])] = float(p[2]) / float(p[3])
-cols = ["bare", "pass", "off", "on"]
+cols = ["bare", "pass", "off", "lean", "on"]
 names = []
 for (n, c) in ns:
     if n not in names: names.append(n)
@@ -93,24 +96,26 @@ def cell(v):
     spread = (max(v) - min(v)) / m * 100 if m else 0
     return f"{m:.1f} ±{spread:.0f}%"
 print("ns per call: median of %s rounds, ± spread (max-min)/median" % max(len(v) for v in ns.values()))
-print("| case | " + " | ".join(cols) + " | on - bare | on / pass |")
-print("|---|" + "---|" * (len(cols) + 2))
+print("| case | " + " | ".join(cols) + " | on - bare | on / pass | on - lean |")
+print("|---|" + "---|" * (len(cols) + 3))
 for n in names:
     med = {c: statistics.median(ns[(n, c)]) for c in cols if ns.get((n, c))}
     added = f"{med['on'] - med['bare']:+.1f}" if 'on' in med and 'bare' in med else "-"
     ratio = f"{med['on'] / med['pass']:.2f}" if 'on' in med and med.get('pass') else "-"
-    print(f"| {n} | " + " | ".join(cell(ns.get((n, c))) for c in cols) + f" | {added} | {ratio} |")
+    lean = f"{med['on'] - med['lean']:+.1f}" if 'on' in med and 'lean' in med else "-"
+    print(f"| {n} | " + " | ".join(cell(ns.get((n, c))) for c in cols) + f" | {added} | {ratio} | {lean} |")
 if ir:
     print()
     print("instructions per call (callgrind, the measured loop only; bare includes the loop and the null function)")
-    print("| case | " + " | ".join(cols) + " | pass - bare | off - bare | on - bare |")
-    print("|---|" + "---|" * (len(cols) + 3))
+    print("| case | " + " | ".join(cols) + " | pass - bare | off - bare | on - bare | on - lean |")
+    print("|---|" + "---|" * (len(cols) + 4))
     for n in names:
         v = {c: ir.get((n, c)) for c in cols}
         if all(x is None for x in v.values()): continue
         f = lambda x: "-" if x is None else f"{x:.0f}"
         d = lambda c: "-" if v[c] is None or v['bare'] is None else f"{v[c] - v['bare']:+.0f}"
-        print(f"| {n} | " + " | ".join(f(v[c]) for c in cols) + f" | {d('pass')} | {d('off')} | {d('on')} |")
+        dl = "-" if v['on'] is None or v['lean'] is None else f"{v['on'] - v['lean']:+.0f}"
+        print(f"| {n} | " + " | ".join(f(v[c]) for c in cols) + f" | {d('pass')} | {d('off')} | {d('on')} | {dl} |")
 PY
 if [ -s "$TMP/stderr" ] && grep -v -e "^capguard" -e "^==[0-9]*==" "$TMP/stderr" | grep -q .; then
   echo; echo "bench: stderr of the runs (other than capguard's own lines):"; grep -v -e '^capguard' -e '^==[0-9]*==' "$TMP/stderr" | sort | uniq -c | head -20

@@ -160,6 +160,8 @@ static void recorder_enter(struct cg_call *c)
 static void recorder_leave(struct cg_call *c)
 {
     enum cg_kind k = cg_hooks[c->hook].kind;
+    if (!ring_n)
+        return;
     if (!cg_kinds[k].rec && !c->verdict) {
         __atomic_add_fetch(&counted[k], 1, __ATOMIC_RELAXED);
         return;

@@ -19,8 +19,6 @@ cols="bare pass on"
 for r in $(seq "$ROUNDS"); do
   while read -r c n; do
     for col in $cols; do
-      # bench/passthrough.c crashes CuPy's NCCL set-up (segfault, seen on the H200): no pass column there
-      [ "$c" = nccl_graph_20 ] && [ "$col" = pass ] && continue
       case $col in
         bare) env -u LD_PRELOAD $PIN $PY tests/gpu/overhead.py "$c" "$n" ;;
         pass) LD_PRELOAD=$PASS $PIN $PY tests/gpu/overhead.py "$c" "$n" ;;
