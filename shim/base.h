@@ -6,6 +6,7 @@
 #define CG_BASE_H
 
 #include <errno.h>
+#include <execinfo.h> /* backtrace: cg_raw_frames */
 #include <stdint.h>
 #include <sys/types.h>
 /* Everything declared here is internal: hidden, so that the wrappers reach the gate with one
@@ -206,8 +207,23 @@ void cg_python_frames(struct cg_site *s);
 /* The caller at ra as "module+0xoff (symbol)", symbolized once per address (no Python frames). */
 void cg_caller_brief(void *ra, char *brief, size_t n);
 unsigned cg_sites_symbolized(void);
-/* This thread's raw return addresses, capguard's own frames left out (no symbolizing). */
-int cg_raw_frames(void **pcs, int max);
+/* This thread's raw return addresses, capguard's own frames left out (no symbolizing). Inlined
+ * into its callers: a frame of its own would be one more to unwind (about 2600 instructions). */
+#define CG_SELF_FRAMES 16 /* capguard's own frames at most, skipped */
+#define CG_MAX_FRAMES (64 + CG_SELF_FRAMES)
+static inline __attribute__((always_inline)) int cg_raw_frames(void **pcs, int max)
+{
+    void *all[CG_MAX_FRAMES];
+    int n = max > 0 ? backtrace(all, (max < 64 ? max : 64) + CG_SELF_FRAMES) : 0, first = 0;
+    /* capguard's own frames (and a sanitizer's backtrace interceptor before them) */
+    for (int i = 0; i < n && i < CG_SELF_FRAMES; i++)
+        if (cg_is_self(all[i]))
+            first = i + 1;
+    n = n - first > max ? max : n - first;
+    for (int i = 0; i < n; i++)
+        pcs[i] = all[first + i];
+    return n > 0 ? n : 0;
+}
 /* Frames taken by cg_raw_frames (any thread's), symbolized now as the log's `native` array body
  * into out (cap bytes); not cached. */
 void cg_frames_json(void *const *pcs, int n, char *out, size_t cap);

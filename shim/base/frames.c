@@ -16,8 +16,6 @@
 #include "module.h"
 #include "table.h"
 
-#define CG_SELF_FRAMES 16 /* capguard's own frames at most, skipped */
-#define CG_MAX_FRAMES (64 + CG_SELF_FRAMES)
 #define FNV_PRIME 1099511628211ull
 
 struct native { /* a violation site's frames, symbolized */
@@ -237,19 +235,6 @@ static const char *native_of(uint64_t raw, void *const *pcs, int n)
     uncached = fresh->json;
     free(fresh);
     return uncached;
-}
-
-int cg_raw_frames(void **pcs, int max)
-{
-    void *all[CG_MAX_FRAMES];
-    int n = max > 0 ? backtrace(all, (max < 64 ? max : 64) + CG_SELF_FRAMES) : 0, first = 0;
-    /* capguard's own frames (and a sanitizer's backtrace interceptor before them) */
-    for (int i = 0; i < n && i < CG_SELF_FRAMES; i++)
-        if (cg_is_self(all[i]))
-            first = i + 1;
-    n = n - first > max ? max : n - first;
-    memcpy(pcs, all + first, (size_t)(n > 0 ? n : 0) * sizeof *pcs);
-    return n > 0 ? n : 0;
 }
 
 void cg_frames_json(void *const *pcs, int n, char *out, size_t cap)

@@ -149,7 +149,11 @@ void cg_call_enter(struct cg_call *c)
 static void publish(const struct cg_call *c)
 {
     enum cg_kind k = cg_hooks[c->hook].kind;
-    struct cg_pub p = {.stream = (uintptr_t)c->stream, .ra = c->ra, .cap = c->cap >= 0 ? c->cap_id : 0};
+    struct cg_pub p; /* not zeroed: cg_pub_copy reads npcs frames only */
+    p.stream = (uintptr_t)c->stream;
+    p.ra = c->ra;
+    p.cap = c->cap >= 0 ? c->cap_id : 0;
+    p.npcs = 0;
     for (int i = 0; i < 4; i++)
         p.a[i] = c->a[i];
     int capturing = (__atomic_load_n(&cg_gate, __ATOMIC_ACQUIRE) & CG_GATE_CAPTURE) != 0;

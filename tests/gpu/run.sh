@@ -167,10 +167,10 @@ mkdir -p "$H"
 # (1) the IPC seed with one rank's own cache missing inside the capture, under CAPGUARD=observe:
 # it hangs as it does without capguard; the watchdog names the stuck rank; the job is ended by
 # timeout's SIGTERM to mpirun (forwarded to the ranks: each dumps its flight recorder)
-timeout -s TERM 40 mpirun --allow-run-as-root --oversubscribe -np 2 -x CAPGUARD_WATCHDOG_MS=3000 \
+timeout -s TERM ${CG_HANG_SECONDS:-40} mpirun --allow-run-as-root --oversubscribe -np 2 -x CAPGUARD_WATCHDOG_MS=3000 \
   "$ROOT/build/capguard" run --policy observe --log-dir "$H/seedhang.logs" -- "$SEEDB/seed" ipc cached \
   >"$H/seedhang.out" 2>"$H/seedhang.err"
-echo "seed ipc cached, observe (exit $? after timeout's SIGTERM at 40 s):"
+echo "seed ipc cached, observe (exit $? after timeout's SIGTERM at ${CG_HANG_SECONDS:-40} s):"
 grep '^rank' "$H/seedhang.out" | grep -v warmup | sort -s -k2,2n | sed 's/^/  /'
 grep -m4 'watchdog:' "$H/seedhang.err" | cut -c1-300 | sed 's/^/  /'
 echo "  recorder dumps: $(cat "$H/seedhang.logs"/*.jsonl 2>/dev/null | grep -o '"ev":"recorder","reason":"[A-Z0-9a-z]*"' | sort | uniq -c | tr -s ' ' | tr '\n' ';')"
@@ -179,6 +179,11 @@ CAPGUARD_WATCHDOG_MS=1000 timeout 120 "$ROOT/build/capguard" run --log-dir "$H/t
   $PY tests/gpu/torch_blocked.py 4 >"$H/torchblocked.out" 2>"$H/torchblocked.err"
 echo "torch_blocked (exit $?): $(tr '\n' ' ' <"$H/torchblocked.out")"
 grep -m3 'watchdog:' "$H/torchblocked.err" | cut -c1-300 | sed 's/^/  /'
+"$ROOT/build/capguard" report "$H/seedhang.logs" >"$H/seedhang.report" 2>&1
+echo "capguard report on the seed's logs (exit $?):"
+sed -n '/^HANG/,/^$/p' "$H/seedhang.report" | sed 's/^/  /'
 # (3) the overhead of the watchdog and the recorder on real work
-echo "overhead (tests/gpu/overhead.sh):"
-PY=$PY ROUNDS=${CG_OVERHEAD_ROUNDS:-7} tests/gpu/overhead.sh 2>&1 | sed 's/^/  /'
+if [ "${CG_OVERHEAD_ROUNDS:-7}" != 0 ]; then
+  echo "overhead (tests/gpu/overhead.sh):"
+  PY=$PY ROUNDS=${CG_OVERHEAD_ROUNDS:-7} tests/gpu/overhead.sh 2>&1 | sed 's/^/  /'
+fi
