@@ -253,10 +253,14 @@ if [ -x "$S/recorder" ]; then
   for m in usr1 own term ignore; do run 1 "rec.$m" "$S/recorder" $m; done
   EXTRA_ENV="CAPGUARD_RECORDER=16" run 1 rec.many "$S/recorder" many
   dumps() { log "$1" | grep '"ev":"recorder"' | grep -o '"reason":"[A-Z0-9a-z]*","dump":[0-9]*,"recorded":[0-9]*,"kept":[0-9]*' | tr '\n' ' '; }
-  ring() { log "$1" | grep '"ev":"rec",' | grep "\"dump\":$2," | grep -o '"call":"[A-Za-z]*","capture":[0-9]*,"captures_active":[0-9]*,"outcome":"[a-z]*","ret":[0-9]*' | sed 's/"captures_active":[0-9]*,//' | tr '\n' ' '; }
+  # the call names as the runtime has them (static cudart reaches the driver: cuStreamBeginCapture_v2, ...)
+  ring() { log "$1" | grep '"ev":"rec",' | grep "\"dump\":$2," | grep -o '"call":"[A-Za-z0-9_]*","capture":[0-9]*,"captures_active":[0-9]*,"outcome":"[a-z]*","ret":[0-9]*' | sed 's/"captures_active":[0-9]*,//; s/"call":"cu\([A-Z]\)/"call":"cuda\1/; s/_v2"/"/' | tr '\n' ' '; }
+  # device-to-device async copies are counted where capguard sees them (the runtime's cudaMemcpyAsync);
+  # static cudart makes them with a driver entry point capguard does not hook (only D2H matters to the model)
+  copies=$([ "$STATIC" = 1 ] && echo 0 || echo 2)
   expect_eq "recorder: SIGUSR1 with no handler dumps the ring (begin, the illegal sync, end; 20 copies counted) and the program goes on" \
-    "$(cat "$T/rec.usr1.status") $(grep -c after_signal "$T/rec.usr1.out") $(dumps rec.usr1)| $(ring rec.usr1 1)| $(log rec.usr1 | grep -c '"ev":"recorder".*"counted":{"ASYNC":20}')" \
-    '0 1 "reason":"SIGUSR1","dump":1,"recorded":3,"kept":3 "reason":"exit","dump":2,"recorded":3,"kept":3 | "call":"cudaStreamBeginCapture","capture":1,"outcome":"forwarded","ret":0 "call":"cudaStreamSynchronize","capture":1,"outcome":"deferred","ret":0 "call":"cudaStreamEndCapture","capture":1,"outcome":"forwarded","ret":0 | 2'
+    "$(cat "$T/rec.usr1.status") $(grep -c after_signal "$T/rec.usr1.out") $(dumps rec.usr1)| $(ring rec.usr1 1)| $(log rec.usr1 | grep -c '"ev":"recorder".*"counted":{[^}]*"ASYNC":20')" \
+    "0 1 \"reason\":\"SIGUSR1\",\"dump\":1,\"recorded\":3,\"kept\":3 \"reason\":\"exit\",\"dump\":2,\"recorded\":3,\"kept\":3 | \"call\":\"cudaStreamBeginCapture\",\"capture\":1,\"outcome\":\"forwarded\",\"ret\":0 \"call\":\"cudaStreamSynchronize\",\"capture\":1,\"outcome\":\"deferred\",\"ret\":0 \"call\":\"cudaStreamEndCapture\",\"capture\":1,\"outcome\":\"forwarded\",\"ret\":0 | $copies"
   expect_eq "recorder: the program's own SIGUSR1 handler is chained (it runs, after the dump) and handed back when asked; SIGTERM reads SIG_DFL" \
     "$(cat "$T/rec.own.status") $(grep -E '^(own_back|term_dfl|handler_ran)' "$T/rec.own.out" | tr '\n' ' ')$(dumps rec.own)" \
     '0 own_back 1 term_dfl 1 handler_ran 1 "reason":"SIGUSR1","dump":1,"recorded":3,"kept":3 "reason":"exit","dump":2,"recorded":3,"kept":3 '
