@@ -131,6 +131,8 @@ struct cg_config {
     char log_file[CG_PATH_MAX];
     unsigned stack_depth;
     unsigned python;
+    unsigned py_depth;     /* Python frames kept per violation */
+    char lib_paths[1024];  /* more library directories, ':'-separated */
     unsigned stderr_limit;
     unsigned quiet;
     int memo; /* enum cg_memo_scope */
@@ -189,12 +191,14 @@ unsigned cg_log_lines_lost(void);
 /* ---- frames (base/frames.c, base/pyframes.c) ---- */
 #define CG_FRAME_JSON_MAX 200 /* one native frame's JSON: module and symbol are shortened to fit */
 #define CG_NATIVE_MAX (64 * CG_FRAME_JSON_MAX) /* CAPGUARD_STACK_DEPTH's maximum */
+#define CG_PY_JSON_MAX 8192 /* the Python frames' JSON: frames beyond it are left out of the log */
+#define CG_PY_CALL_FRAMES 4 /* Python frames a call's own site walks at most (memo keys: every call) */
 struct cg_site {
     const char *native; /* JSON array body of native frames (symbolized once per site, cached) */
-    char python[512];   /* JSON array body of Python frames */
+    char python[CG_PY_JSON_MAX]; /* JSON array body of Python frames */
     char brief[256];    /* one-line "file.py:12 in f" or "module+0x1234" */
     uint64_t hash;      /* the raw return addresses (this process only) */
-    int py_brief_user;  /* the brief names a frame outside the framework's own package */
+    int py_brief_user;  /* the brief names a frame outside library code (pyframes.c) */
     uint64_t call_hash; /* the call itself: innermost Python line, else innermost native frame
                          * as module+offset (the same on every rank: memo keys) */
 };
@@ -203,7 +207,7 @@ void cg_site_capture(struct cg_site *s);
 /* The call's own site, cheaply (memo keys): the innermost Python line, else the caller's return
  * address, symbolized once per address. */
 void cg_call_site(void *ra, uint64_t *call_hash, char *brief, size_t n);
-void cg_python_frames(struct cg_site *s);
+void cg_python_frames(struct cg_site *s, unsigned max); /* at most max frames */
 /* The caller at ra as "module+0xoff (symbol)", symbolized once per address (no Python frames). */
 void cg_caller_brief(void *ra, char *brief, size_t n);
 unsigned cg_sites_symbolized(void);

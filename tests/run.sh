@@ -197,6 +197,23 @@ if command -v python3 >/dev/null && [ "$STATIC" = 0 ]; then
     bad "python: framework frames" "$(head -1 "$T/py.wrapped.err")"
 fi
 
+# deep library stacks (print(tensor) inside a capture): the user's line below every library frame
+if command -v python3 >/dev/null && [ "$STATIC" = 0 ]; then
+  dline=$(grep -n '# the user.s line' tests/scenarios/py_deep.py | cut -d: -f1)
+  mkdir -p "$T/deep"
+  run 1 py.deep python3 "$ROOT/tests/scenarios/py_deep.py" site "$T/deep"
+  EXTRA_ENV="CAPGUARD_LIB_PATHS=$T/deep/mylib" run 1 py.deeplib python3 "$ROOT/tests/scenarios/py_deep.py" libpath "$T/deep"
+  EXTRA_ENV="CAPGUARD_PY_DEPTH=4" run 1 py.deep4 python3 "$ROOT/tests/scenarios/py_deep.py" site "$T/deep"
+  expect_eq "python: 8 library frames deep (site-packages), the site is the user's line; the log keeps all 10 frames" \
+    "$(grep -o "at py_deep.py:$dline in format_tensor" "$T/py.deep.err" | head -1) $(log py.deep | grep '"ev":"violation"' | grep -o '"func":"[a-z_<>]*"' | wc -l)" \
+    "at py_deep.py:$dline in format_tensor 10"
+  expect_eq "python: a library directory named by CAPGUARD_LIB_PATHS is skipped the same way" \
+    "$(grep -o "at py_deep.py:$dline in format_tensor" "$T/py.deeplib.err" | head -1)" "at py_deep.py:$dline in format_tensor"
+  expect_eq "python: CAPGUARD_PY_DEPTH=4 keeps 4 frames, all the library's: the site is then its innermost (the old behaviour)" \
+    "$(grep -o "at deeplib.py:3 in level" "$T/py.deep4.err" | head -1) $(log py.deep4 | grep '"ev":"violation"' | grep -o '"func":"[a-z_<>]*"' | wc -l)" \
+    "at deeplib.py:3 in level 4"
+fi
+
 # ---- the process around the calls: errno, constructors, destructors, fork ----
 # the log is /dev/full: every write capguard makes fails (ENOSPC), and the program must not see it
 EXTRA_ENV="CAPGUARD_LOG_DIR=/dev CAPGUARD_LOG_FILE=full" run 1 l.errno "$S/lifecycle" errno

@@ -73,6 +73,8 @@ static void check_vars(void)
             good = cg_in_list(v, x->accepted);
         else if (strcmp(x->type, "MODE") == 0)
             good = !v[0] || cg_in_list(v, x->accepted);
+        else if (strcmp(x->type, "PATHS") == 0)
+            good = cg_paths_ok(v, 1024);
         if (good)
             continue;
         snprintf(msg, sizeof msg, "%s=\"%.80s\" is not valid (the library uses the default \"%s\")", x->name, v, x->def);

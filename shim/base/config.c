@@ -148,6 +148,15 @@ static void apply_entry_overrides(const char *v)
 #define CG_TYPE_PATTERN 4
 #define CG_TYPE_POLICY_LIST 5
 #define CG_TYPE_MEMO 6
+#define CG_TYPE_PATHS 7
+
+static int parse_paths(const char *v, char *out, size_t size)
+{
+    if (!cg_paths_ok(v, size))
+        return -1;
+    memcpy(out, v, strlen(v) + 1);
+    return 0;
+}
 
 static int parse_one(int type, const char *v, const char *accepted, void *field, size_t size)
 {
@@ -161,6 +170,7 @@ static int parse_one(int type, const char *v, const char *accepted, void *field,
     case CG_TYPE_UINT: return parse_uint(v, accepted, field);
     case CG_TYPE_PATH: return parse_text(v, field, size);
     case CG_TYPE_PATTERN: return parse_pattern(v, field, size);
+    case CG_TYPE_PATHS: return parse_paths(v, field, size);
     case CG_TYPE_MEMO:
         for (int i = 0; i < CG_MEMO_COUNT; i++)
             if (strcmp(v, cg_memo_scope_name(i)) == 0) {

@@ -178,7 +178,7 @@ void cg_call_site(void *ra, uint64_t *call_hash, char *brief, size_t n)
     struct cg_site py;
     py.python[0] = py.brief[0] = 0;
     py.hash = py.call_hash = CG_HASH_SEED;
-    cg_python_frames(&py);
+    cg_python_frames(&py, CG_PY_CALL_FRAMES);
     if (py.brief[0]) {
         *call_hash = py.call_hash;
         snprintf(brief, n, "%s", py.brief);
@@ -258,7 +258,7 @@ void cg_site_capture(struct cg_site *s)
         s->native = native_of(s->hash, pcs, n);
         caller_of(pcs[0], &s->call_hash, s->brief, sizeof s->brief);
     }
-    cg_python_frames(s); /* a Python line, when there is one, is the better brief */
+    cg_python_frames(s, cg_cfg.py_depth); /* a Python line, when there is one, is the better brief */
     if (!s->brief[0])
         snprintf(s->brief, sizeof s->brief, "unknown site");
 }

@@ -16,7 +16,7 @@
 #include "base.h"
 #include "module.h"
 
-#define CG_LINE_MAX (CG_NATIVE_MAX + 4096) /* an event body longer than this is logged as truncated */
+#define CG_LINE_MAX (CG_NATIVE_MAX + CG_PY_JSON_MAX + 4096) /* an event body longer than this is logged as truncated */
 
 #define CG_PAGE 4096
 static pthread_mutex_t write_mutex = PTHREAD_MUTEX_INITIALIZER;

@@ -1,4 +1,5 @@
-/* The calling thread's innermost Python frames (file:line function), read WITHOUT the GIL:
+/* The calling thread's innermost Python frames (file:line function; CAPGUARD_PY_DEPTH of them for a
+ * violation, the first few for a call's own site), read WITHOUT the GIL:
  * PyTorch and ctypes release it around CUDA calls, and taking it in a hook can deadlock (the
  * caller may hold a lock the GIL's holder waits for). The thread's own frame stack is frozen
  * while it is in C, so it is read through the CPython layouts of pyframes.def (generated from
@@ -15,8 +16,7 @@
 #include <unistd.h>
 #include "base.h"
 
-#define CG_PY_FRAMES 4     /* innermost frames kept */
-#define CG_PY_WALK_MAX 64  /* frames walked at most (C-stack shim frames are skipped) */
+#define CG_PY_WALK_EXTRA 64 /* C-stack shim frames skipped at most, beyond the frames kept */
 #define CG_OWNED_BY_CSTACK 3
 
 struct layout {
@@ -127,7 +127,7 @@ typedef void (*frame_sink)(struct cg_site *s, int first, const char *file, int l
 
 /* The frames of thread state ts. The calling thread's own (own = 1) may be asked for their line;
  * another thread's are read only through peek, the line computed from the code object. */
-static int walk_nogil(uintptr_t ts, int own, struct cg_site *s, frame_sink sink)
+static int walk_nogil(uintptr_t ts, int own, unsigned max, struct cg_site *s, frame_sink sink)
 {
     const struct layout *L = py.lay;
     uintptr_t frame;
@@ -137,7 +137,7 @@ static int walk_nogil(uintptr_t ts, int own, struct cg_site *s, frame_sink sink)
     if (L->cframe_current >= 0)
         frame = peek_ptr(frame + (uintptr_t)L->cframe_current);
     int kept = 0;
-    for (int i = 0; frame && i < CG_PY_WALK_MAX && kept < CG_PY_FRAMES; i++) {
+    for (unsigned i = 0; frame && i < max + CG_PY_WALK_EXTRA && (unsigned)kept < max; i++) {
         uintptr_t code = peek_ptr(frame + (uintptr_t)L->code), prev = peek_ptr(frame + (uintptr_t)L->prev);
         unsigned char owner = 0;
         peek(frame + (uintptr_t)L->owner, &owner, 1);
@@ -174,10 +174,10 @@ static void attr(void *obj, const char *name, char *out, size_t n)
 }
 
 /* Only with the GIL held: the public API. */
-static void walk_api(struct cg_site *s, frame_sink sink)
+static void walk_api(unsigned max, struct cg_site *s, frame_sink sink)
 {
     void *f = py.get_frame(), *owned = NULL;
-    for (int i = 0; f && i < CG_PY_FRAMES; i++) {
+    for (unsigned i = 0; f && i < max; i++) {
         char file[200], func[100];
         void *code = py.frame_code(f);
         if (!code)
@@ -195,11 +195,26 @@ static void walk_api(struct cg_site *s, frame_sink sink)
         py.decref(owned);
 }
 
-/* Frames inside the torch package (torch.cuda.synchronize, Tensor.item wrappers) are where the
- * call went, not where the user made it: the one-line site names the first frame outside it. */
-static int framework_frame(const char *file)
+/* Library frames (torch.cuda.synchronize, Tensor.__repr__'s formatting, the standard library) are
+ * where the call went, not where the user made it: the one-line site names the innermost frame
+ * outside them. Library code: the interpreter's own directory (lib/python3.*: the standard
+ * library, site-packages), dist-packages, frozen modules, and CAPGUARD_LIB_PATHS. */
+static int library_frame(const char *file)
 {
-    return strstr(file, "/site-packages/torch/") || strstr(file, "/dist-packages/torch/");
+    if (strstr(file, "/lib/python3") || strstr(file, "/site-packages/") || strstr(file, "/dist-packages/") ||
+        strncmp(file, "<frozen ", 8) == 0)
+        return 1;
+    for (const char *p = cg_cfg.lib_paths; *p;) {
+        size_t len = strcspn(p, ":");
+        while (len > 1 && p[len - 1] == '/')
+            len--; /* "/opt/lib/" and "/opt/lib" alike */
+        if (strncmp(file, p, len) == 0 && file[len] == '/')
+            return 1;
+        p += strcspn(p, ":");
+        if (*p)
+            p++;
+    }
+    return 0;
 }
 
 static void add_frame(struct cg_site *s, int first, const char *file, int line, const char *func)
@@ -218,9 +233,9 @@ static void add_frame(struct cg_site *s, int first, const char *file, int line, 
         for (const char *p = file; *p; p++)
             s->call_hash = s->call_hash * 131 + (unsigned char)*p;
     }
-    if (!first && (s->py_brief_user || framework_frame(file)))
-        return; /* the brief is already the innermost frame outside the framework */
-    s->py_brief_user = !framework_frame(file);
+    if (!first && (s->py_brief_user || library_frame(file)))
+        return; /* the brief is already the innermost frame outside library code */
+    s->py_brief_user = !library_frame(file);
     const char *b = strrchr(file, '/');
     snprintf(s->brief, sizeof s->brief, "%.150s:%d in %.80s", b ? b + 1 : file, line, func);
     s->hash = s->hash * 31 + (uint64_t)line;
@@ -228,15 +243,15 @@ static void add_frame(struct cg_site *s, int first, const char *file, int line, 
         s->hash = s->hash * 131 + (unsigned char)*p;
 }
 
-void cg_python_frames(struct cg_site *s)
+void cg_python_frames(struct cg_site *s, unsigned max)
 {
     py_resolve();
     if (py.ready != 1 || !py.initialized())
         return;
-    if (py.lay && walk_nogil((uintptr_t)py.this_ts(), 1, s, add_frame))
+    if (py.lay && walk_nogil((uintptr_t)py.this_ts(), 1, max, s, add_frame))
         return;
     if (py.gil_check && py.gil_check() && py.get_frame)
-        walk_api(s, add_frame);
+        walk_api(max, s, add_frame);
 }
 
 void *cg_python_tstate(void)
@@ -249,5 +264,5 @@ void cg_python_frames_of(void *tstate, struct cg_site *s)
 {
     py_resolve();
     if (tstate && py.ready == 1 && py.lay && py.initialized())
-        walk_nogil((uintptr_t)tstate, 0, s, add_frame);
+        walk_nogil((uintptr_t)tstate, 0, cg_cfg.py_depth, s, add_frame);
 }

@@ -86,9 +86,10 @@ static void say_blocked(const struct seen *s, uint64_t now)
 {
     double secs = (double)(now - s->since_ns) / 1e9;
     int caps = __atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE);
-    static char body[CG_NATIVE_MAX + 2048], native[CG_NATIVE_MAX]; /* the watchdog's thread only */
+    static char body[CG_NATIVE_MAX + CG_PY_JSON_MAX + 2048], native[CG_NATIVE_MAX]; /* the watchdog's thread only */
+    static struct cg_site py;
     char args[80], site[200], qargs[120], qsite[260], qpy[300], cap[24] = "null";
-    struct cg_site py = {.python = "", .brief = ""};
+    memset(&py, 0, sizeof py);
     describe(s, args, sizeof args, site, sizeof site);
     cg_python_frames_of(s->tstate, &py); /* its thread is blocked in C: its Python frames hold still */
     native[0] = 0;

@@ -179,7 +179,7 @@ static void report_violation(struct cg_call *c)
                cg_policy_name(c->policy), did, s.brief);
     else if (seen == cg_cfg.stderr_limit + 1)
         cg_say("capguard: %s at %s: further violations at this site are counted, not printed\n", name, s.brief);
-    char body[CG_NATIVE_MAX + 2400], qdid[600], qbrief[300], qd2h[300], real[16] = "null", ret[16] = "null";
+    char body[CG_NATIVE_MAX + CG_PY_JSON_MAX + 2400], qdid[600], qbrief[300], qd2h[300], real[16] = "null", ret[16] = "null";
     if (c->forwarded)
         snprintf(real, sizeof real, "%d", c->real_ret);
     if (!c->reported)

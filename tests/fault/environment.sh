@@ -61,6 +61,7 @@ valid() { # TYPE ACCEPTED VALUE
     UINT) [[ $v =~ ^[0-9]+$ ]] && num_le "${acc%%..*}" "$v" && num_le "$v" "${acc##*..}" ;; # lo..hi
     PATH) [ -n "$v" ] && [ ${#v} -lt 4096 ] ;;          # any non-empty path shorter than PATH_MAX
     PATTERN) [ ${#v} -lt 256 ] && [[ $v =~ ^([^%/]|%[hpr%])+$ ]] ;; # a file name, %h %p %r %%
+    PATHS) [ ${#v} -lt 1024 ] && [[ $v =~ ^(/[^:]*(:/[^:]*)*)?$ ]] ;; # absolute directories, ':' between
     POLICY_LIST)
       [ -z "$v" ] && return 0
       local item items
