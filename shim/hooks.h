@@ -82,6 +82,7 @@ struct cg_call_text {
     char site[256];            /* the call's site, brief ("file.py:12 in f" or "module+0x1234") */
     char d2h_site[160];        /* the captured device-to-host copy that made a sync's rejection */
     char cause[320];           /* K_END: the first call CUDA refused in the capture, and where */
+    char viol_site[256];       /* a violation's one-line site, as the report wrote it */
 };
 
 /* One intercepted call, as the wrapper saw it: the record every stage reads and fills. The
@@ -142,6 +143,7 @@ struct cg_call {
     int queue_full; /* a deferral refused: the deferred-call queue is at CAPGUARD_DEFER_MAX */
     int memo_seen;  /* the memo decided this call (it sees the result) */
     int reported;   /* the report wrote the call's violation before the real call (it may block) */
+    int cap_ok_before; /* its capture was not invalidated when the real call began */
     int site_done;  /* text->site and call_hash are filled */
     uint64_t call_hash; /* the call's site as a hash (memo keys: the same on every rank) */
     struct cg_call_text *text;

@@ -449,6 +449,16 @@ expect_eq "poll: the first poll and the loop's 999 (two sites) are two violation
 
 # ---- the observer point: another thread reads which watched call each thread is inside ----
 UNIT=${CG_UNIT_DIR:-$ROOT/build/unit}
+# the cause kept across the depth guard: a one-rank NCCL init inside the capture under observe; its
+# own device allocation (an inner call, below the depth guard) ruins the capture: the init is the cause
+if [ -x "$UNIT/init_in_capture" ]; then
+  run observe cause.init "$UNIT/init_in_capture"
+  expect_eq "cause: a capture ruined inside a judged call (ncclCommInitRank's own allocation) names that call as the cause" \
+    "$(tr '\n' ' ' <"$T/cause.init.out")$(grep -c 'capture 1 was invalidated (901), caused by ncclCommInitRank at init_in_capture+0x' "$T/cause.init.err") $(log cause.init | grep -o '"ev":"capture_end",.*"rc":901,"cause":"ncclCommInitRank at init_in_capture+0x' | wc -l)" \
+    "init 1 end 901 1 1"
+else
+  bad "cause" "$UNIT/init_in_capture is missing (make unit)"
+fi
 if [ -x "$UNIT/observer" ]; then
   # its blocking double before anything LD_LIBRARY_PATH holds (a GPU machine's real libcuda.so.1)
   (cd "$T" && LD_LIBRARY_PATH="$UNIT/block${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" CAPGUARD=1 CAPGUARD_LOG_DIR="$T/obs.logs" \

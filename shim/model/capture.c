@@ -503,6 +503,24 @@ void cg_cap_note_violation(uint64_t id, const struct cg_call *c, const char *sit
     cg_cap_unlock();
 }
 
+/* Is the capture the call concerned invalidated now (CUDA's own answer, asked of the driver)? For a
+ * call whose own return said nothing of it: its inner calls (below the depth guard) may have. */
+int cg_cap_invalidated(const struct cg_call *c)
+{
+    uintptr_t key = c->cap_stream;
+    static int (*cached)(void *, int *);
+    if (c->cap < 0 || key == CG_STREAM_LEGACY || ((key & 0xff) == 2 && key > 0xff && key >> 8 != (uintptr_t)cg_tid()))
+        return 0;
+    int (*is_capturing)(void *, int *) = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);
+    if (!is_capturing) {
+        is_capturing = (int (*)(void *, int *))cg_drv_sym("cuStreamIsCapturing");
+        __atomic_store_n(&cached, is_capturing, __ATOMIC_RELEASE);
+    }
+    int status = 0;
+    void *stream = (key & 0xff) == 2 && key > 0xff ? (void *)2 : (void *)key; /* CU_STREAM_PER_THREAD */
+    return is_capturing && is_capturing(stream, &status) == 0 && status == 2; /* CU_STREAM_CAPTURE_STATUS_INVALIDATED */
+}
+
 unsigned cg_cap_untracked(void) { return untracked; }
 
 /* The capture a stream's work is recorded into (origin or joined), 0: none. Takes the lock. */

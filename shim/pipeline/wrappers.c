@@ -59,7 +59,7 @@ static void *fwd[HK_COUNT];
     struct cg_call c_ = {.hook = HK_##name, .arg0 = CG_ARG0_##n sig, .ra = ra_,               \
                          .in_handler = in_handler_, CG_EXPAND info};                          \
     struct cg_call_text t_;                                                                   \
-    t_.key[0] = t_.site[0] = t_.d2h_site[0] = t_.cause[0] = 0;                                \
+    t_.key[0] = t_.site[0] = t_.d2h_site[0] = t_.cause[0] = t_.viol_site[0] = 0;              \
     c_.text = &t_;                                                                            \
     cg_call_enter(&c_);                                                                       \
     if (c_.act != CG_ACT_RETURN) {                                                            \

@@ -150,6 +150,7 @@ static void report_violation(struct cg_call *c)
         c->action = CG_OUT_OBSERVED; /* seen only by its result */
     if (c->forwarded && is_capture_error(c->real_ret))
         cg_cap_note_violation(c->reason == R_DEVICE_SYNC || c->cap < 0 ? 0 : c->cap_id, c, s.brief);
+    snprintf(c->text->viol_site, sizeof c->text->viol_site, "%s", s.brief); /* for the cause, after the call */
     int first_overflow = 0, repeat_poll = 0;
     unsigned seen = count_site(c, &s, &first_overflow, &repeat_poll);
     if (repeat_poll)
@@ -297,10 +298,23 @@ static void report_summary(void)
  * alone in it): its violation is written now, before the real call, and not again after. */
 static void report_before_forward(struct cg_call *c)
 {
+    if (c->verdict && c->cap >= 0 && !c->in_handler)
+        c->cap_ok_before = !cg_cap_invalidated(c); /* so that a ruin during the call is this call's */
     if (!c->in_handler && (c->reason == R_HOST_COLL || c->reason == R_COMM_INIT) && c->action == CG_OUT_OBSERVED) {
         c->reported = 1;
         report_violation(c);
     }
+}
+
+/* A forwarded illegal call whose own return said nothing of its capture (an init, a library entry
+ * point) may have ruined it through its inner calls, which the depth guard passes through: CUDA is
+ * asked before and after the call, and a capture valid before and invalidated after keeps this
+ * call as its cause if none came first. */
+static void note_inner_cause(struct cg_call *c)
+{
+    if (c->forwarded && c->cap_ok_before && !is_capture_error(c->real_ret) && c->text->viol_site[0] &&
+        cg_cap_invalidated(c))
+        cg_cap_note_violation(c->cap_id, c, c->text->viol_site);
 }
 
 static void report_leave(struct cg_call *c)
@@ -318,6 +332,7 @@ static void report_leave(struct cg_call *c)
         else
             report_violation(c);
     }
+    note_inner_cause(c);
 }
 
 CG_MODULE(report, .after_fork = report_after_fork, .before_forward = report_before_forward, .on_leave = report_leave,

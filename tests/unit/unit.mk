@@ -2,7 +2,7 @@
 # internal functions: tests/unit/*.c, each with the test doubles it names.
 UNIT_DIR := $(BUILD)/unit
 .PHONY: unit
-unit: $(UNIT_DIR)/observer $(UNIT_DIR)/watchdog $(UNIT_DIR)/fingerprint_mpi
+unit: $(UNIT_DIR)/observer $(UNIT_DIR)/watchdog $(UNIT_DIR)/fingerprint_mpi $(UNIT_DIR)/init_in_capture
 
 $(UNIT_DIR)/block/libcuda.so.1: tests/unit/block_driver.c
 	@mkdir -p $(dir $@)
@@ -18,3 +18,7 @@ $(UNIT_DIR)/watchdog: tests/unit/watchdog.c tests/scenarios/logscan.h $(UNIT_DIR
 $(UNIT_DIR)/fingerprint_mpi: tests/unit/fingerprint_mpi.c $(SCEN_CUDA_LIB)/libnccl.so | $(FAKES_OUT)/libcudart.so
 	@mkdir -p $(UNIT_DIR)
 	$(CC) $(SCEN_CFLAGS) -Wno-strict-prototypes $(SCEN_MPI_CFLAGS) -o $@ $< -L$(SCEN_CUDA_LIB) -lnccl -lcudart -lpthread $(SCEN_MPI_LIBS)
+
+$(UNIT_DIR)/init_in_capture: tests/unit/init_in_capture.c $(SCEN_CUDA_LIB)/libnccl.so | $(FAKES_OUT)/libcudart.so
+	@mkdir -p $(UNIT_DIR)
+	$(CC) $(SCEN_CFLAGS) -o $@ $< -L$(SCEN_CUDA_LIB) -lnccl -lcudart
