@@ -31,6 +31,21 @@ void cg_mem_orphan(void *p); /* a forked child keeps what it drops reachable, ne
 #include <uthash.h>
 #include <stdlib.h>
 
+/* Find the item of table `head` whose key member `field` equals `key`, or, when there is none and
+ * `room` holds, add a zeroed one with that key (memory from the spares: call under the table's
+ * lock, after cg_mem_reserve). `item` is NULL when neither; `fresh` says it was added now. */
+#define CG_FIND_OR_ADD(head, field, key, item, room, fresh)                     \
+    do {                                                                       \
+        HASH_FIND(hh, head, &(key), sizeof(key), item);                        \
+        (fresh) = 0;                                                           \
+        if (!(item) && (room) && ((item) = cg_mem_take(sizeof *(item))) != NULL) { \
+            memset((item), 0, sizeof *(item));                                 \
+            (item)->field = (key);                                             \
+            HASH_ADD(hh, head, field, sizeof((item)->field), item);            \
+            (fresh) = 1;                                                       \
+        }                                                                      \
+    } while (0)
+
 /* Copy the items of table `head` (type `type`) out for writing them after the lock: counted
  * under the lock, allocated outside it, copied under it again (at most the first count).
  * Leaves the lock HELD (the caller reads its counters, then unlocks); `copy` is calloc'd or

@@ -167,13 +167,17 @@ expect_eq "threads/threadlocal: nothing reported" "$(rcs t.t.auto) $(nviol t.t.a
 pythons=$(ls /root/.pyenv/versions/3.1[123]*/bin/python3 2>/dev/null)
 [ -n "${PYTHON:-}" ] && pythons=$PYTHON
 command -v python3 >/dev/null && pythons="python3 $pythons"
+# one interpreter per Python version, as "VERSION:PATH" words
+pyvers=""
+for py in $pythons; do
+  pv=$($py -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  case " $pyvers " in *" $pv:"*) continue ;; esac
+  pyvers="$pyvers $pv:$py"
+done
 if [ "$STATIC" = 0 ]; then
   pyline=$(grep -n 'return rt.cudaDeviceSynchronize()' tests/scenarios/py_capture.py | cut -d: -f1)
-  seen=""
-  for py in $pythons; do
-    pv=$($py -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-    case " $seen " in *" $pv "*) continue ;; esac
-    seen="$seen $pv"
+  for pvp in $pyvers; do
+    pv=${pvp%%:*} py=${pvp#*:}
     for gil in gil nogil; do
       tag=py.$pv.$gil
       run bare "$tag.bare" "$py" "$ROOT/tests/scenarios/py_capture.py" $gil
@@ -506,12 +510,9 @@ if [ -x "$UNIT/watchdog" ]; then
     "$(cat "$T/wd.fork.status") $(cat "$T/wd.fork.out")" "0 child_named 1"
   # a Python thread blocked outside any capture: its Python line, read from its own thread state
   pyl=$(grep -n '# the blocked line' tests/unit/py_blocked.py | cut -d: -f1)
-  pyseen=""
-  for py in $pythons; do
+  for pvp in $pyvers; do
     [ "$STATIC" = 0 ] || break
-    pv=$($py -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-    case " $pyseen " in *" $pv "*) continue ;; esac
-    pyseen="$pyseen $pv"
+    pv=${pvp%%:*} py=${pvp#*:}
     (cd "$T" && LD_PRELOAD="$PRE$LIB" CAPGUARD=1 CAPGUARD_WATCHDOG_MS=200 CAPGUARD_LOG_DIR="$T/wd.py$pv.logs" timeout 30 \
       "$py" "$ROOT/tests/unit/py_blocked.py" "$UNIT/block/libcuda.so.1" "$T/wd.py$pv.logs" >"$T/wd.py$pv.out" 2>"$T/wd.py$pv.err")
     expect_eq "watchdog: Python $pv, a background thread blocked in cuStreamSynchronize outside any capture: named with its Python line" \

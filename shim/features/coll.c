@@ -329,13 +329,10 @@ void cg_nccl_count(const struct cg_call *c)
     int full = 0;
     cg_memo_lock();
     struct ncoll *r = NULL;
-    HASH_FIND(hh, ncolls, &k, sizeof k, r);
-    if (!r && HASH_COUNT(ncolls) < cg_cfg.memo_keys && (r = cg_mem_take(sizeof *r)) != NULL) {
-        memset(r, 0, sizeof *r);
-        r->k = k;
+    int fresh;
+    CG_FIND_OR_ADD(ncolls, k, k, r, HASH_COUNT(ncolls) < cg_cfg.memo_keys, fresh);
+    if (fresh)
         r->comm_id = cg_memo_id_of(k.comm);
-        HASH_ADD(hh, ncolls, k, sizeof r->k, r);
-    }
     if (r)
         r->count++;
     else

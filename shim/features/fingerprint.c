@@ -89,12 +89,9 @@ static void add(const struct cg_call *c, uint64_t cap)
     int hook = cg_hook_plain(c->hook);
     fp_lock();
     struct fp_capture *fc = NULL;
-    HASH_FIND(hh, caps, &cap, sizeof cap, fc);
-    if (!fc && (fc = cg_mem_take(sizeof *fc)) != NULL) {
-        memset(fc, 0, sizeof *fc);
-        fc->id = cap;
-        HASH_ADD(hh, caps, id, sizeof fc->id, fc);
-    }
+    int fresh;
+    CG_FIND_OR_ADD(caps, id, cap, fc, 1, fresh);
+    (void)fresh;
     struct fp_entry *e = fc && n_entries < CG_FP_ENTRIES_MAX ? cg_mem_take(sizeof *e) : NULL;
     if (e) {
         *e = (struct fp_entry){hook, (int)c->a[1], (unsigned long long)c->a[2], comm_id, c->a[0], (int)c->a[4],
@@ -121,13 +118,9 @@ static void remember(uintptr_t handle, uint64_t capture, uint64_t hash, unsigned
         return;
     fp_lock();
     struct fp_graph *g = NULL;
-    HASH_FIND(hh, graphs, &handle, sizeof handle, g);
-    if (!g && (g = cg_mem_take(sizeof *g)) != NULL) {
-        memset(g, 0, sizeof *g);
-        g->handle = handle;
-        HASH_ADD(hh, graphs, handle, sizeof g->handle, g);
-        pending++;
-    }
+    int fresh;
+    CG_FIND_OR_ADD(graphs, handle, handle, g, 1, fresh);
+    pending += (unsigned)fresh;
     if (g) {
         g->capture = capture;
         g->hash = hash;

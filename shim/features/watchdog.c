@@ -9,7 +9,9 @@
  * keeps the process alive: exit does not wait for it), and is started again in a forked child on
  * the child's first watched call.
  * What it knows of a call: the entry point, the thread, the call's sequence number on it, how
- * long it has been seen inside (at least), the rank, and how many captures are active.
+ * long it has been seen inside (at least), the rank, how many captures are active, the thread's
+ * Python frames (read from its thread state when it is named), and for a judged call what it
+ * published on entry (base.h cg_pub: arguments, capture, caller, native frames where taken).
  * Must never: take a lock a hook holds across a real call, or write while holding the registry's. */
 #include <pthread.h>
 #include <signal.h>

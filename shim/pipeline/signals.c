@@ -8,8 +8,9 @@
  * reports with write() only (cg_report_in_handler).
  * Handlers installed before capguard loaded, or with the raw system call, are not wrapped: the
  * wrappers' depth and busy rules still apply to them (pipeline.h, cg_wants).
- * Must never: change a disposition the program did not ask for, return the trampoline to the
- * program, or call anything that is not async-signal-safe in the trampoline. */
+ * Must never: change a disposition the program did not ask for (beyond the dump signals' default,
+ * which dump_default keeps: the dump, then the default action), return the trampoline or
+ * dump_default to the program, or call anything that is not async-signal-safe in them. */
 #include <errno.h>
 #include <signal.h>
 #include <string.h>

@@ -73,12 +73,10 @@ static unsigned count_site(const struct cg_call *c, const struct cg_site *s, int
     k.hook = c->hook;
     report_lock();
     violations++;
-    HASH_FIND(hh, sites, &k, sizeof k, slot);
-    if (!slot && n_sites < cg_cfg.sites && (slot = cg_mem_take(sizeof *slot)) != NULL) {
-        memset(slot, 0, sizeof *slot);
-        slot->k = k;
+    int fresh;
+    CG_FIND_OR_ADD(sites, k, k, slot, n_sites < cg_cfg.sites, fresh);
+    if (fresh) {
         snprintf(slot->brief, sizeof slot->brief, "%s", s->brief);
-        HASH_ADD(hh, sites, k, sizeof slot->k, slot);
         n_sites++;
     }
     if (slot) {
