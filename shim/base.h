@@ -16,7 +16,7 @@
 
 /* ---- vocabulary (base/vocab.c; the .def tables) ---- */
 enum cg_state { CG_UNINIT, CG_OFF, CG_ON, CG_DOWN };
-#define CG_POL_ENUM_(name, coll, help) CG_POL_##name
+#define CG_POL_ENUM_(name, ...) CG_POL_##name
 enum cg_policy { CG_POLICIES(CG_POL_ENUM_, CG_COMMA_), CG_POL_COUNT };
 #define CG_POL_AUTO CG_POL_auto
 #define CG_POL_OBSERVE CG_POL_observe
@@ -46,6 +46,7 @@ enum cg_outcome {
 struct cg_policy_desc {
     const char *name, *help;
     int coll; /* enum cg_outcome of a memo-guarded call */
+    int init; /* enum cg_outcome of a memo-guarded NCCL communicator init */
 };
 struct cg_scope_desc {
     const char *name, *help;

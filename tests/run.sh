@@ -403,6 +403,33 @@ mrun 1 mc.ref1 $MPIRUN "$S/memo_cases" refcount
 expect_eq "memo capture (default): outside a capture a repeat runs for real" "$(grep -c 'fact c2_equals_c1 0' "$T/mc.ref1.out")" "2"
 fi
 
+# ---- a lazy NCCL init inside a capture: every rank's first collective there (issue 14, part 3) ----
+# Under the default the init the memo cannot serve runs with the thread relaxed: NCCL's own
+# allocations are then legal, the capture completes and the replayed all-reduce is right; reject
+# refuses it (the capture stays valid, the all-reduce is not captured). One rank alone in its lazy
+# init: tests/fault/hang.sh. On one GPU: one rank (NCCL refuses two ranks on one GPU).
+LZN=2
+[ "$CPU_ONLY" = 1 ] || LZN=${CG_GPU_NRANKS:-1}
+lz() { # lz MODE TAG: the symmetric lazy init on LZN ranks
+  rm -rf "$T/$2.store" && mkdir -p "$T/$2.store"
+  mrun "$1" "$2" timeout 90 mpirun --oversubscribe --allow-run-as-root -np $LZN "$S/lazy_init" "$T/$2.store" symmetric
+}
+lzlines() { grep "^rank $2 " "$T/$1.out" | sed "s/^rank $2 //" | tr '\n' ';'; }
+lz bare lz.bare
+lz 1 lz.auto
+lz reject lz.reject
+for r in $(seq 0 $((LZN - 1))); do
+  lzlines lz.bare $r | grep -Eq '^(init [1-9][0-9]*;end [0-9]+|init 0;end [1-9][0-9]*);.*done;$' &&
+    ok "lazy init: without capguard, rank $r's lazy init inside the Global capture fails or ruins it ($(lzlines lz.bare $r))" ||
+    bad "lazy init bare rank $r" "$(lzlines lz.bare $r)"
+  expect_eq "lazy init: CAPGUARD=1, rank $r's init runs relaxed, the capture completes, the replayed all-reduce is right" \
+    "$(lzlines lz.auto $r)" "init 0;end 0;result $((LZN * (LZN + 1) / 2));done;"
+  expect_eq "lazy init: CAPGUARD=reject refuses rank $r's init (ncclInvalidUsage), the capture stays valid, nothing reduced" \
+    "$(lzlines lz.reject $r)" "init 5;end 0;result $((r + 1));done;"
+done
+expect_eq "lazy init: CAPGUARD=1 names each rank's init at its site, before it runs relaxed; every capture ends 0" \
+  "$(grep -c 'ncclCommInitRank(.*during capture 1 (global.*not served from the memo.*policy auto: run with the thread relaxed (said before the call, which may not return)\. at lazy_init+0x' "$T/lz.auto.err") $(log lz.auto | grep -c '"ev":"capture_end",.*"rc":0')" "$LZN $LZN"
+
 # ---- an MPI of unknown ABI: forwarded untouched ----
 if [ "$CPU_ONLY" = 1 ]; then
   run bare um.bare "$S/unknown_mpi"

@@ -58,7 +58,7 @@ static const char *mode_accepted(void)
 struct cg_word {
     const char *name, *help;
 };
-#define POL_ROW_(name, coll, help) {#name, help}
+#define POL_ROW_(name, coll, init, help) {#name, help}
 #define SCOPE_ROW_(name, serve, hold, help) {#name, help}
 #define CLASS_ROW_(name, help) {#name, help}
 static const struct cg_word policies[] = {CG_POLICIES(POL_ROW_, CG_COMMA_)};

@@ -31,13 +31,12 @@ static const struct hook hooks[] = {
 #include "hooks.def"
 };
 
-#define ROW3_(a, b, help) {#a, help}
 #define ROW4_(a, b, c, help) {#a, help}
 #define ROW2_(a, help) {#a, help}
 struct word {
     const char *name, *help;
 };
-static const struct word policies[] = {CG_POLICIES(ROW3_, CG_COMMA_)};
+static const struct word policies[] = {CG_POLICIES(ROW4_, CG_COMMA_)};
 static const struct word scopes[] = {CG_SCOPES(ROW4_, CG_COMMA_)};
 static const struct word classes[] = {CG_CLASSES(ROW2_, CG_COMMA_)};
 struct module {

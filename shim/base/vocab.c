@@ -14,7 +14,7 @@ const struct cg_kind_desc cg_kinds[K_COUNT] = {
 #define CLASS_NAME_(name, help) [CG_CLASS_##name] = #name
 static const char *const class_names[CG_CLASS_COUNT] = {[CG_CLASS_NONE] = "NONE", CG_CLASSES(CLASS_NAME_, CG_COMMA_)};
 
-#define POLICY_ROW_(name, coll, help) [CG_POL_##name] = {#name, help, CG_OUT_##coll}
+#define POLICY_ROW_(name, coll, init, help) [CG_POL_##name] = {#name, help, CG_OUT_##coll, CG_OUT_##init}
 const struct cg_policy_desc cg_policies[CG_POL_COUNT] = {CG_POLICIES(POLICY_ROW_, CG_COMMA_)};
 
 #define SCOPE_ROW_(name, serve, hold, help) [CG_MEMO_##name] = {#name, help, serve, hold}

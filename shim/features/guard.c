@@ -139,7 +139,7 @@ static int outcome_auto(struct cg_call *c)
     return CG_OUT_REJECTED;
 }
 
-#define OUTCOME_FN_(name, coll, help) [CG_POL_##name] = outcome_##name
+#define OUTCOME_FN_(name, coll, init, help) [CG_POL_##name] = outcome_##name
 static int (*const outcome_of[CG_POL_COUNT])(struct cg_call *) = {CG_POLICIES(OUTCOME_FN_, CG_COMMA_)};
 
 static enum cg_action decide(struct cg_call *c)

@@ -342,8 +342,16 @@ static int refusal_code(const struct cg_call *c)
     return NCCL_INVALID_USAGE;
 }
 
+/* An NCCL communicator init or split (not ncclGetUniqueId, a finalize or a window registration):
+ * the calls the policy's `init` outcome applies to. */
+static int nccl_init(const struct cg_call *c)
+{
+    return cg_hooks[c->hook].lib == CG_LIB_NCCL && cg_hooks[c->hook].kind == K_COMM_INIT;
+}
+
 /* A communicator init / collective that nothing served, while a capture is in progress: the
- * policy's `coll` outcome (policies.def) — a named error instead of a hang, unless observe. */
+ * policy's `coll` outcome (policies.def) — a named error instead of a hang, unless observe —
+ * or for an NCCL init its `init` outcome, which can also be the real init run relaxed. */
 void cg_memo_guard(struct cg_call *c, int reason)
 {
     cg_cap_lock();
@@ -353,7 +361,12 @@ void cg_memo_guard(struct cg_call *c, int reason)
     c->verdict = cg_mpi_unknown_for(c) ? -1 : refusal_code(c); /* -1: no MPI error code known */
     c->policy = cg_policy_of[c->hook];
     c->decided = 1;
-    c->action = cg_policies[c->policy < CG_POL_COUNT ? c->policy : 0].coll;
+    const struct cg_policy_desc *p = &cg_policies[c->policy < CG_POL_COUNT ? c->policy : 0];
+    c->action = nccl_init(c) ? p->init : p->coll;
+    if (c->action == CG_OUT_RELAXED) {
+        c->act = CG_ACT_RELAX;
+        return;
+    }
     if (c->action == CG_OUT_OBSERVED || cg_mpi_unknown_for(c)) {
         c->action = CG_OUT_OBSERVED;
         c->act = CG_ACT_FORWARD;

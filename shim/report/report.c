@@ -122,7 +122,12 @@ static const char *what_we_did(const struct cg_call *c, char *buf, size_t n)
             snprintf(buf, n, "rejected (returned %d, capture %llu still valid)", c->ret, (unsigned long long)c->cap_id);
         break;
     case CG_OUT_DEFERRED: snprintf(buf, n, "deferred until the last capture ends (returned 0)"); break;
-    case CG_OUT_RELAXED: snprintf(buf, n, "ran with the thread relaxed (returned %d)", c->ret); break;
+    case CG_OUT_RELAXED:
+        if (c->reported)
+            snprintf(buf, n, "run with the thread relaxed (said before the call, which may not return)");
+        else
+            snprintf(buf, n, "ran with the thread relaxed (returned %d)", c->ret);
+        break;
     case CG_OUT_ANSWERED: snprintf(buf, n, "answered as complete (returned 0)"); break;
     default:
         if (c->reported)
@@ -292,13 +297,15 @@ static void report_summary(void)
     cg_log_event(body);
 }
 
-/* A host collective or communicator init observed during a capture may never return (a rank
- * alone in it): its violation is written now, before the real call, and not again after. */
+/* A host collective or communicator init observed (or an NCCL init relaxed) during a capture may
+ * never return (a rank alone in it): its violation is written now, before the real call, and not
+ * again after. */
 static void report_before_forward(struct cg_call *c)
 {
     if (c->verdict && c->cap >= 0 && !c->in_handler)
         c->cap_ok_before = !cg_cap_invalidated(c); /* so that a ruin during the call is this call's */
-    if (!c->in_handler && (c->reason == R_HOST_COLL || c->reason == R_COMM_INIT) && c->action == CG_OUT_OBSERVED) {
+    if (!c->in_handler && (c->reason == R_HOST_COLL || c->reason == R_COMM_INIT) &&
+        (c->action == CG_OUT_OBSERVED || c->action == CG_OUT_RELAXED)) {
         c->reported = 1;
         report_violation(c);
     }

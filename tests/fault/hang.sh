@@ -53,3 +53,29 @@ check "hang: the seed with one rank's cache missing hangs under observe; SIGTERM
 check "hang: capguard report names rank 1 blocked in MPI_Comm_split inside capture 1 while rank 0 is blocked in MPI_Barrier" \
   "$(grep -A3 HANG "$T/seedhang.report")" \
   eval 'grep -Eq "rank 1 blocked [0-9.]+ s in MPI_Comm_split \(comm WORLD; capture 1; seed\+0x[0-9a-f]+.*\) while rank 0 is blocked in MPI_Barrier" "$T/seedhang.report"'
+
+# A lazy communicator init inside a capture on one rank alone (issue 14, part 3): under the
+# default (CAPGUARD=1 relaxes an NCCL init it cannot serve, so that the symmetric case completes)
+# rank 1 waits in ncclCommInitRank for a rank that went on to its final MPI_Barrier. Not silent:
+# the watchdog names the init inside its capture within its bound, and the report says who waits.
+mkdir -p "$T/lazy.store"
+(frun lazyhang 60 -- timeout -s KILL 40 mpirun --oversubscribe --allow-run-as-root -np 2 -x CAPGUARD=1 \
+  -x CAPGUARD_WATCHDOG_MS=500 -x CAPGUARD_LOG_DIR="$T/lazyhang.logs" "$S/lazy_init" "$T/lazy.store" asymmetric) &
+for _ in $(seq 300); do
+  [ "$(cat "$T/lazyhang.logs"/*.jsonl 2>/dev/null | grep -c '"ev":"watchdog",.*"report":0')" -ge 2 ] && break
+  sleep 0.1
+done
+for p in $(cat "$T/lazyhang.logs"/*.jsonl 2>/dev/null | grep '"ev":"start"' | grep -o '"pid":[0-9]*' | cut -d: -f2); do kill -TERM "$p"; done
+wait
+wd=$(cat "$T/lazyhang.logs"/*r1.jsonl 2>/dev/null | grep '"ev":"watchdog",' | head -1)
+check "hang: a lazy NCCL init alone inside a capture (relaxed by default) is named by rank 1's watchdog within its bound, inside its capture" \
+  "first watchdog event: ${wd:-none}; $(grep watchdog "$T/lazyhang.err" | head -2)" \
+  eval 'grep -Eq "\"call\":\"ncclCommInitRank\",\"seq\":[0-9]+,\"ms\":([5-9][0-9][0-9]|1[0-4][0-9][0-9]),\"report\":0,\"captures_active\":1,\"capture\":1," <<<"$wd" &&
+    grep -q "capguard: \[rank 1\] watchdog: thread [0-9]* has been inside ncclCommInitRank for 0\.[5-9] s, called at lazy_init+0x.*inside capture 1)" "$T/lazyhang.err"'
+check "hang: its violation says the init was relaxed, written before the call that never returned" \
+  "$(cat "$T/lazyhang.logs"/*r1.jsonl 2>/dev/null | grep '"ev":"violation"' | cut -c1-300)" \
+  eval 'cat "$T/lazyhang.logs"/*r1.jsonl | grep "\"ev\":\"violation\",\"call\":\"ncclCommInitRank\"" | grep -q "\"action\":\"relaxed\",\"returned\":null,\"real_returned\":null,.*\"detail\":\"run with the thread relaxed (said before the call, which may not return)\""'
+"$ROOT/build/capguard" report "$T/lazyhang.logs" >"$T/lazyhang.report" 2>&1
+check "hang: capguard report names rank 1 blocked in ncclCommInitRank inside capture 1 while rank 0 is blocked in MPI_Barrier" \
+  "$(grep -A3 HANG "$T/lazyhang.report")" \
+  eval 'grep -Eq "rank 1 blocked [0-9.]+ s in ncclCommInitRank \(.*capture 1; lazy_init\+0x[0-9a-f]+.*\) while rank 0 is blocked in MPI_Barrier" "$T/lazyhang.report"'
