@@ -145,6 +145,7 @@ struct cg_config {
     unsigned defer_max;    /* deferred calls queued at most */
     unsigned watchdog_ms;  /* a watched call in flight longer is named; 0: no watchdog */
     unsigned recorder;     /* the flight recorder's ring entries; 0: none */
+    unsigned witness;      /* the driver's error-log callback is registered (features/witness.c) */
 };
 extern struct cg_config cg_cfg;
 extern unsigned char cg_policy_of[HK_COUNT]; /* enum cg_policy per hook */
@@ -232,6 +233,9 @@ static inline __attribute__((always_inline)) int cg_raw_frames(void **pcs, int m
 /* Frames taken by cg_raw_frames (any thread's), symbolized now as the log's `native` array body
  * into out (cap bytes); not cached. */
 void cg_frames_json(void *const *pcs, int n, char *out, size_t cap);
+/* The index of the first of pcs whose module's base name starts with none of prefixes (a NULL-
+ * terminated list): the caller of a library. 0 when every frame is inside them. */
+int cg_first_frame_outside(void *const *pcs, int n, const char *const *prefixes);
 /* This thread's Python thread state (NULL: none, or not a Python process). */
 void *cg_python_tstate(void);
 /* Another thread's innermost Python frames, read from its thread state while that thread is

@@ -18,6 +18,11 @@ int cg_cap_d2h_pending(int slot, char *site, size_t n); /* lock held */
 int cg_cap_any_d2h(char *site, size_t n);               /* lock held */
 void cg_cap_name_any(struct cg_call *c);                /* lock held */
 void cg_cap_note_violation(uint64_t id, const struct cg_call *c, const char *site); /* takes the lock */
+/* A failure the driver's error log told of (features/witness.c), on this thread, with CUDA's code:
+ * the id of the first capture such a failure concerns (the legacy-stream rule: the blocking
+ * captures; else the thread's own capture, or with the thread Global every Global one), 0 if none;
+ * cause (if not NULL) becomes the cause of each that has none yet. */
+uint64_t cg_cap_witness(int code, const char *cause);
 int cg_cap_invalidated(const struct cg_call *c); /* the call's capture is invalidated now (asks the driver) */
 int cg_cap_work_begin(void); /* may work after captures run now? (then held until work_end) */
 void cg_cap_work_end(void);

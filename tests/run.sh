@@ -403,6 +403,62 @@ mrun 1 mc.ref1 $MPIRUN "$S/memo_cases" refcount
 expect_eq "memo capture (default): outside a capture a repeat runs for real" "$(grep -c 'fact c2_equals_c1 0' "$T/mc.ref1.out")" "2"
 fi
 
+# ---- the driver's error log as the test doubles give it and as the H200 gave it ----
+# (the callback's messages and thread, per failing call; the buffer's lines carry times and tids)
+if [ -x "$S/logs_probe" ]; then
+  (cd "$T" && LD_LIBRARY_PATH="$FAKES" timeout 60 env -u CAPGUARD "$S/logs_probe" >"$T/logs_probe.out" 2>&1)
+  probe_lines() { grep -E '^(cb|rc) ' "$1"; }
+  expect_eq "driver error log: each failing call's messages, levels and calling thread are the H200's (tests/fakes/logs_probe.h200.txt)" \
+    "$(probe_lines "$T/logs_probe.out" | md5sum)" "$(probe_lines "$ROOT/tests/fakes/logs_probe.h200.txt" | md5sum)"
+  expect_eq "driver error log: the buffer holds the same messages, prefixed [time][tid][CUDA][E]" \
+    "$(grep -c '^\[[0-9:.]*\]\[[0-9]*\]\[CUDA\]\[E\] ' "$T/logs_probe.out")" "$(grep -c '^\[[0-9:.]*\]\[[0-9]*\]\[CUDA\]\[E\] ' "$ROOT/tests/fakes/logs_probe.h200.txt")"
+else
+  bad "driver error log" "$S/logs_probe is missing (make scenarios)"
+fi
+
+# ---- the witness: a call capguard does not hook, named from the driver's error log (issue 14, part 1) ----
+# cudaDeviceSetLimit inside a Global capture: 900, and the capture ends 901 (DEVICE-FACTS). The driver
+# logs the failure to capguard's callback in the failing thread: capguard names the entry point,
+# its site (and Python line) and keeps it as the capture's cause. Results are never changed.
+run bare uh.bare "$S/unhooked" setlimit
+run 1 uh.auto "$S/unhooked" setlimit
+run observe uh.obs "$S/unhooked" setlimit
+EXTRA_ENV="CAPGUARD_WITNESS=0" run 1 uh.off "$S/unhooked" setlimit
+run 1 uh.thread "$S/unhooked" thread
+run 1 uh.clean "$S/unhooked" clean
+expect_eq "witness: capguard changes nothing of an unhooked call's result (bare | CAPGUARD=1 | observe)" \
+  "$(rcs uh.bare) | $(rcs uh.auto) | $(rcs uh.obs)" "call=900 end=901 | call=900 end=901 | call=900 end=901"
+expect_eq "witness: the unhooked cudaDeviceSetLimit is named as it fails: its driver entry point, code, capture, the driver's reason and its site" \
+  "$(grep -c 'capguard: \[rank 0 pid [0-9]* tid [0-9]*\] cuCtxSetLimit returned 900 (CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED) during capture 1, a call capguard does not hook; the driver.s error log: "API call conflicts with a stream capture sequence initiated from the calling thread"\. at unhooked+0x' "$T/uh.auto.err")" "1"
+expect_eq "witness: ... and kept as the capture's cause (without the witness: 'a call capguard did not see')" \
+  "$(grep -c 'capture 1 was invalidated (901), caused by cuCtxSetLimit (not hooked; the driver.s error log) at unhooked+0x' "$T/uh.auto.err") $(grep -c 'capture 1 was invalidated (901) by a call capguard did not see' "$T/uh.off.err")" "1 1"
+log uh.auto | grep -q '"ev":"witness","entry":"cuCtxSetLimit","code":900,"code_name":"CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED","message":"API call conflicts with a stream capture sequence initiated from the calling thread","capture":1,"inside":null,"site":"unhooked+0x[0-9a-f]*","native":\[{"module":"unhooked"' &&
+  log uh.auto | grep -q '"ev":"capture_end",.*"rc":901,"cause":"cuCtxSetLimit (not hooked' &&
+  ok "witness: the log's witness event has the entry point, code, capture, message and native frames; the capture's end has the cause" ||
+  bad "witness: log" "$(log uh.auto | grep -E 'witness|capture_end' | cut -c1-400)"
+grep -q "tid [0-9]*\] cuCtxSetLimit returned 900 .*during capture 1, a call capguard does not hook; the driver.s error log: \"API call conflicts with a stream capture sequence initiated from another thread\"" "$T/uh.thread.err" &&
+  [ "$(log uh.thread | grep '"ev":"witness"' | grep -o '"tid":[0-9]*')" != "$(log uh.thread | grep '"ev":"capture_begin"' | grep -o '"tid":[0-9]*')" ] &&
+  ok "witness: another thread's unhooked call during a Global capture is named on that thread, with the capture it ruined" ||
+  bad "witness: other thread" "$(grep capguard "$T/uh.thread.err" | head -3)"
+expect_eq "witness: a capture with nothing wrong in it: no witness line, no witness event" \
+  "$(grep -c 'error log' "$T/uh.clean.err") $(log uh.clean | grep -c '"ev":"witness"')" "0 0"
+if [ "$CPU_ONLY" = 1 ]; then
+  EXTRA_ENV="FAKECUDA_NO_LOGS=1" run 1 uh.nolog "$S/unhooked" setlimit
+  expect_eq "witness: a driver without the error log is said once; the cause is then 'a call capguard did not see'" \
+    "$(grep -c 'the driver refused an error-log callback (cuLogsRegisterCallback returned 801)' "$T/uh.nolog.err") $(grep -c 'by a call capguard did not see' "$T/uh.nolog.err") $(rcs uh.nolog)" \
+    "1 1 call=900 end=901"
+fi
+if [ "$STATIC" = 0 ] && command -v python3 >/dev/null; then
+  wline=$(grep -n 'return rt.cudaDeviceSetLimit' tests/scenarios/py_capture.py | cut -d: -f1)
+  for gil in gil nogil; do
+    run 1 uh.py.$gil python3 "$ROOT/tests/scenarios/py_capture.py" $gil setlimit
+    grep -q "cuCtxSetLimit returned 900 .* at py_capture.py:$wline in step\$" "$T/uh.py.$gil.err" &&
+      grep -q "caused by cuCtxSetLimit (not hooked; the driver.s error log) at py_capture.py:$wline in step" "$T/uh.py.$gil.err" &&
+      ok "witness: python ($gil): the unhooked call is named at its Python line, the callback running in the failing thread" ||
+      bad "witness: python $gil" "$(grep capguard "$T/uh.py.$gil.err" | head -3)"
+  done
+fi
+
 # ---- a lazy NCCL init inside a capture: every rank's first collective there (issue 14, part 3) ----
 # Under the default the init the memo cannot serve runs with the thread relaxed: NCCL's own
 # allocations are then legal, the capture completes and the replayed all-reduce is right; reject
@@ -410,6 +466,9 @@ fi
 # init: tests/fault/hang.sh. On one GPU: one rank (NCCL refuses two ranks on one GPU).
 LZN=2
 [ "$CPU_ONLY" = 1 ] || LZN=${CG_GPU_NRANKS:-1}
+if [ ! -x "$S/lazy_init" ]; then
+  [ "$STATIC" = 1 ] || bad "lazy init" "$S/lazy_init is missing (make scenarios)"
+else
 lz() { # lz MODE TAG: the symmetric lazy init on LZN ranks
   rm -rf "$T/$2.store" && mkdir -p "$T/$2.store"
   mrun "$1" "$2" timeout 90 mpirun --oversubscribe --allow-run-as-root -np $LZN "$S/lazy_init" "$T/$2.store" symmetric
@@ -429,6 +488,7 @@ for r in $(seq 0 $((LZN - 1))); do
 done
 expect_eq "lazy init: CAPGUARD=1 names each rank's init at its site, before it runs relaxed; every capture ends 0" \
   "$(grep -c 'ncclCommInitRank(.*during capture 1 (global.*not served from the memo.*policy auto: run with the thread relaxed (said before the call, which may not return)\. at lazy_init+0x' "$T/lz.auto.err") $(log lz.auto | grep -c '"ev":"capture_end",.*"rc":0')" "$LZN $LZN"
+fi
 
 # ---- an MPI of unknown ABI: forwarded untouched ----
 if [ "$CPU_ONLY" = 1 ]; then
@@ -487,6 +547,8 @@ if [ -x "$UNIT/init_in_capture" ]; then
   expect_eq "cause: a capture ruined inside a judged call (ncclCommInitRank's own allocation) names that call as the cause" \
     "$(tr '\n' ' ' <"$T/cause.init.out")$(grep -c 'capture 1 was invalidated (901), caused by ncclCommInitRank at init_in_capture+0x' "$T/cause.init.err") $(log cause.init | grep -o '"ev":"capture_end",.*"rc":901,"cause":"ncclCommInitRank at init_in_capture+0x' | wc -l)" \
     "init 1 end 901 1 1"
+  expect_eq "cause: the driver's error log names the inner failure (cuMemAlloc_v2, 900) inside ncclCommInitRank, which stays the cause" \
+    "$(log cause.init | grep -c '"ev":"witness","entry":"cuMemAlloc_v2","code":900,.*"capture":1,"inside":"ncclCommInitRank"')" "1"
 else
   bad "cause" "$UNIT/init_in_capture is missing (make unit)"
 fi

@@ -237,6 +237,22 @@ static const char *native_of(uint64_t raw, void *const *pcs, int n)
     return uncached;
 }
 
+int cg_first_frame_outside(void *const *pcs, int n, const char *const *prefixes)
+{
+    int i = 0;
+    for (; i < n; i++) {
+        const char *mod, *sym;
+        uintptr_t off;
+        int inside = 0;
+        if (frame_of(pcs[i], &mod, &off, &sym))
+            for (const char *const *p = prefixes; *p && !inside; p++)
+                inside = strncmp(mod, *p, strlen(*p)) == 0;
+        if (!inside)
+            break;
+    }
+    return i < n ? i : 0;
+}
+
 void cg_frames_json(void *const *pcs, int n, char *out, size_t cap)
 {
     char brief[8];

@@ -319,6 +319,14 @@ void cg_judge(struct cg_call *c)
         if (stream_key(c->stream, c->pt) == CG_STREAM_LEGACY)
             judge_implicit(c);
         break;
+    case K_EVREC: /* on the legacy stream: 906 while a blocking stream captures (measured, H200) */
+        if (stream_key(c->stream, c->pt) == CG_STREAM_LEGACY)
+            judge_implicit(c);
+        break;
+    case K_WAIT: /* the legacy stream waiting on an event no capture holds: legacy-stream work */
+        if (stream_key(c->stream, c->pt) == CG_STREAM_LEGACY && !find(events, (uintptr_t)c->event))
+            judge_implicit(c);
+        break;
     default:
         break;
     }
@@ -503,6 +511,31 @@ void cg_cap_note_violation(uint64_t id, const struct cg_call *c, const char *sit
     cg_cap_unlock();
 }
 
+uint64_t cg_cap_witness(int code, const char *cause)
+{
+    uint64_t first = 0;
+    int me = cg_tid(), tmode = cg_tls.mode;
+    cg_cap_lock();
+    for (int i = 0; i < (int)cap_n; i++) {
+        if (!caps[i].used)
+            continue;
+        int hit = code == CG_ERR_CAPTURE_IMPLICIT
+                      ? caps[i].blocking
+                      : (caps[i].owner == me && caps[i].mode != CG_MODE_RELAXED) ||
+                            (tmode == CG_MODE_GLOBAL && caps[i].mode == CG_MODE_GLOBAL);
+        if (!hit)
+            continue;
+        if (!first)
+            first = caps[i].id;
+        if (cause && !caps[i].has_cause) {
+            caps[i].has_cause = 1;
+            snprintf(caps[i].cause, sizeof caps[i].cause, "%s", cause);
+        }
+    }
+    cg_cap_unlock();
+    return first;
+}
+
 /* Is the capture the call concerned invalidated now (CUDA's own answer, asked of the driver)? For a
  * call whose own return said nothing of it: its inner calls (below the depth guard) may have. */
 int cg_cap_invalidated(const struct cg_call *c)
@@ -548,6 +581,12 @@ static int unsafe_possible(void)
     return tmode == CG_MODE_GLOBAL && __atomic_load_n(&global_captures, __ATOMIC_ACQUIRE) > 0;
 }
 
+/* Work on the legacy stream while a blocking stream captures (judge_implicit's rule, from counts). */
+static int legacy_blocked(uintptr_t key)
+{
+    return key == CG_STREAM_LEGACY && __atomic_load_n(&blocking_captures, __ATOMIC_ACQUIRE) > 0;
+}
+
 /* 1: the call is legal whatever the captures are, and the model has nothing to record for it
  * (judge and track under the lock would conclude the same). 0: ask under the lock. */
 int cg_cap_quick_legal(int hook, const struct cg_args *c)
@@ -561,11 +600,10 @@ int cg_cap_quick_legal(int hook, const struct cg_args *c)
     case K_ALLOC:
     case K_FREE: return !unsafe_possible();
     case K_LEGACY: return __atomic_load_n(&blocking_captures, __ATOMIC_ACQUIRE) == 0;
-    case K_ASYNC:
-        return !filter_has(stream_filter, key) &&
-               !(key == CG_STREAM_LEGACY && __atomic_load_n(&blocking_captures, __ATOMIC_ACQUIRE) > 0);
-    case K_EVREC: return !filter_has(stream_filter, key) && !filter_has(event_filter, ev);
-    case K_WAIT: return !filter_has(event_filter, ev);
+    case K_ASYNC: return !filter_has(stream_filter, key) && !legacy_blocked(key);
+    case K_EVREC:
+        return !filter_has(stream_filter, key) && !filter_has(event_filter, ev) && !legacy_blocked(key);
+    case K_WAIT: return !filter_has(event_filter, ev) && !legacy_blocked(key);
     default: return 0;
     }
 }

@@ -109,6 +109,8 @@ FK_HIDDEN uint64_t fk_stream_fence(struct CUstream_st *s);
 FK_HIDDEN extern struct fk_capture *fk_captures;
 FK_HIDDEN CUresult fk_rule_unsafe(void);
 FK_HIDDEN CUresult fk_rule_legacy(void);
+/* The error log (driver_logs.c): a failing entry point's reason, then "Returning N (NAME) from ENTRY". */
+FK_HIDDEN void fk_log_error(CUresult code, const char *reason);
 FK_HIDDEN int fk_blocking_capture_active(void);
 FK_HIDDEN void fk_invalidate(struct fk_capture *c);
 FK_HIDDEN CUresult fk_capture_record(struct CUstream_st *s, const struct fk_op *op);

@@ -26,7 +26,7 @@ CUresult fk_rule_unsafe(void)
 {
 	pthread_t self = pthread_self();
 	struct fk_capture *c;
-	int hit = 0;
+	int hit = 0, own = 0;
 
 	if (fk_thread_mode == CU_STREAM_CAPTURE_MODE_RELAXED)
 		return CUDA_SUCCESS;
@@ -38,9 +38,15 @@ CUresult fk_rule_unsafe(void)
 		if (mine || global) {
 			fk_invalidate(c);
 			hit = 1;
+			own |= mine;
 		}
 	}
-	return hit ? CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED : CUDA_SUCCESS;
+	if (!hit)
+		return CUDA_SUCCESS;
+	fk_log_error(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED,
+		     own ? "API call conflicts with a stream capture sequence initiated from the calling thread"
+			 : "API call conflicts with a stream capture sequence initiated from another thread");
+	return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
 }
 
 /* A capture with a stream not created CU_STREAM_NON_BLOCKING (origin or joined): the legacy
@@ -78,7 +84,11 @@ CUresult fk_rule_legacy(void)
 			hit = 1;
 		}
 	}
-	return hit ? CUDA_ERROR_STREAM_CAPTURE_IMPLICIT : CUDA_SUCCESS;
+	if (!hit)
+		return CUDA_SUCCESS;
+	fk_log_error(CUDA_ERROR_STREAM_CAPTURE_IMPLICIT, "Call cannot be made against CU_STREAM_LEGACY while a "
+			 "blocking stream in the same context is capturing");
+	return CUDA_ERROR_STREAM_CAPTURE_IMPLICIT;
 }
 
 CUresult fk_graph_append(struct CUgraph_st *g, const struct fk_op *op)
@@ -280,6 +290,7 @@ static CUresult fk_end(CUstream h, int ptds, CUgraph *phGraph)
 	*phGraph = NULL;
 	if (c->invalidated) {
 		r = CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+		fk_log_error(r, "Capture was invalidated by a prior API call");
 	} else {
 		/* every joined stream's last work must be ordered before the origin's end */
 		for (i = 1; i < c->nstreams; i++)
@@ -431,6 +442,8 @@ static CUresult fk_ctx_sync(void)
 	}
 	if (r == CUDA_SUCCESS)
 		fk_wait_all();
+	else
+		fk_log_error(r, "API call conflicts with a stream capture sequence");
 	pthread_mutex_unlock(&fk_mu);
 	return r;
 }
@@ -445,4 +458,19 @@ FK_EXPORT CUresult cuCtxSynchronize_v2(CUcontext ctx)
 {
 	(void)ctx;
 	return fk_ctx_sync();
+}
+
+/* cudaDeviceSetLimit's driver call: potentially unsafe during a capture (measured on an H200: 900
+ * and the capture invalidated). The limits themselves are kept nowhere: the fake has no device. */
+FK_EXPORT CUresult cuCtxSetLimit(CUlimit limit, size_t value)
+{
+	CUresult r;
+
+	(void)value;
+	if ((int)limit < 0 || (int)limit >= CU_LIMIT_MAX)
+		return CUDA_ERROR_INVALID_VALUE;
+	pthread_mutex_lock(&fk_mu);
+	r = fk_rule_unsafe();
+	pthread_mutex_unlock(&fk_mu);
+	return r;
 }

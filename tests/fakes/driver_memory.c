@@ -168,8 +168,10 @@ static CUresult fk_mem_alloc(void **out, size_t size, enum fk_mem_kind kind, int
 {
 	CUresult r;
 
-	if (!out)
+	if (!out) {
+		fk_log_error(CUDA_ERROR_INVALID_VALUE, "NULL return value pointer"); /* measured, H200 */
 		return CUDA_ERROR_INVALID_VALUE;
+	}
 	pthread_mutex_lock(&fk_mu);
 	r = fk_rule_unsafe();
 	if (r == CUDA_SUCCESS)

@@ -21,6 +21,10 @@ $(FAKES_OUT)/obj/%.o: $(FAKES_DIR)/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(FAKE_CPPFLAGS) $(FAKE_CFLAGS) -MMD -MP -c -o $@ $<
 
+# The error log names the failing entry point from the stack (driver_logs.c): every exported
+# function keeps its frame, in one piece.
+$(FAKE_DRIVER_OBJS): FAKE_CFLAGS += -fno-optimize-sibling-calls -fno-reorder-blocks-and-partition
+
 # -z defs: the fake runtime cannot reference a driver symbol directly (it has no libcuda to
 # link against); it reaches the driver only through dlopen + cuGetProcAddress.
 $(FAKES_OUT)/libcuda.so.1: $(FAKE_DRIVER_OBJS)

@@ -19,6 +19,7 @@
 	X(cuDevicePrimaryCtxRetain, 13000, (CUcontext *, CUdevice)) \
 	X(cuCtxSetCurrent, 13000, (CUcontext)) \
 	X(cuCtxSynchronize, 2000, (void)) \
+	X(cuCtxSetLimit, 3010, (CUlimit, size_t)) \
 	X(cuStreamCreate, 13000, (CUstream *, unsigned int)) \
 	X(cuStreamDestroy, 13000, (CUstream)) \
 	X(cuStreamGetFlags, 13000, (CUstream, unsigned int *)) \

@@ -253,3 +253,10 @@ RT_EXPORT cudaError_t cudaDeviceSynchronize(void)
 	RT_INIT();
 	return RT_CALL(cuCtxSynchronize);
 }
+
+/* cudaLimit and CUlimit share their values. */
+RT_EXPORT cudaError_t cudaDeviceSetLimit(enum cudaLimit limit, size_t value)
+{
+	RT_INIT();
+	return RT_CALL(cuCtxSetLimit, (CUlimit)limit, value);
+}

@@ -23,7 +23,7 @@ $PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cu
 echo "== build (real CUDA)"
 DYN=$W/bin-dyn STA=$W/bin-static
 mkdir -p "$DYN" "$STA"
-for s in matrix sync_inside alloc_inside threads dlsym_cases lifecycle recorder; do
+for s in matrix sync_inside alloc_inside threads dlsym_cases lifecycle recorder unhooked; do
   gcc -O2 -rdynamic -I"$CUDA_HOME/include" -o "$DYN/$s" "tests/scenarios/$s.c" -L"$CUDA_HOME/lib64" -lcudart -ldl -lpthread \
     -Wl,-rpath,"$CUDA_HOME/lib64" || echo "BUILD FAIL dyn $s"
   [ "$s" = dlsym_cases ] || nvcc -O2 -o "$STA/$s" "tests/scenarios/$s.c" -lpthread -ldl 2>&1 | grep -v warning || true
@@ -35,6 +35,10 @@ done
 gcc -O2 -shared -fPIC -I"$CUDA_HOME/include" -o "$DYN/early.so" tests/scenarios/early.c -L"$CUDA_HOME/lib64" -lcudart \
   -Wl,-rpath,"$CUDA_HOME/lib64"
 nvcc -O2 -shared -Xcompiler -fPIC -o "$STA/early.so" tests/scenarios/early.c
+gcc -O2 -I"$CUDA_HOME/include" -o "$DYN/logs_probe" tests/scenarios/logs_probe.c -L"$CUDA_HOME/lib64" -lcudart -lcuda \
+  -lpthread -Wl,-rpath,"$CUDA_HOME/lib64" || echo "BUILD FAIL logs_probe"
+gcc -O2 -rdynamic $(mpicc --showme:compile) -I"$CUDA_HOME/include" -o "$DYN/lazy_init" tests/scenarios/lazy_init.c \
+  -L"$CUDA_HOME/lib64" -lnccl -lcudart -lpthread $(mpicc --showme:link) -Wl,-rpath,"$CUDA_HOME/lib64" || echo "BUILD FAIL lazy_init"
 nm "$STA/matrix" | grep -q cudaStreamBeginCapture && echo "static build: cudart linked statically (no libcudart.so needed)"
 ldd "$STA/matrix" | grep -q libcudart && echo "WARNING: static build links libcudart.so"
 

@@ -1,15 +1,19 @@
 """A Python program that reaches CUDA through ctypes (as vLLM's pynccl and Triton do).
 argv[1] = gil: ctypes.PyDLL, the GIL stays held during the calls; nogil: ctypes.CDLL, the GIL
 is released around them (as PyTorch does around its CUDA calls). Either way capguard must name
-the Python line of the violation. Runs on the test doubles or on real CUDA."""
+the Python line of the violation. argv[2] = setlimit: the violation is cudaDeviceSetLimit, a call
+capguard does not hook (named from the driver's error log). Runs on the test doubles or on real
+CUDA."""
 import ctypes
 import sys
 
-loader = ctypes.PyDLL if sys.argv[1:] == ["gil"] else ctypes.CDLL
+loader = ctypes.PyDLL if sys.argv[1:2] == ["gil"] else ctypes.CDLL
 rt = loader("libcudart.so.13")
 
 
 def step(stream):
+    if sys.argv[2:] == ["setlimit"]:
+        return rt.cudaDeviceSetLimit(0, 4096)  # not hooked: named from the driver's error log
     return rt.cudaDeviceSynchronize()  # the violation: capguard names this line
 
 

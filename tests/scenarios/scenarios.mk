@@ -3,8 +3,9 @@
 SCEN_CUDA_LIB ?= $(BUILD)/fakes
 SCEN_DIR ?= $(BUILD)/scenarios
 SCEN_CFLAGS := $(CFLAGS_COMMON) -I$(CUDA_HOME)/include
-SCEN_RT := matrix sync_inside alloc_inside threads dlsym_cases lifecycle recorder
-SCEN_BIN := $(SCEN_RT:%=$(SCEN_DIR)/%) $(SCEN_DIR)/driver_only $(SCEN_DIR)/nextlib.so $(SCEN_DIR)/early.so
+SCEN_RT := matrix sync_inside alloc_inside threads dlsym_cases lifecycle recorder unhooked
+SCEN_BIN := $(SCEN_RT:%=$(SCEN_DIR)/%) $(SCEN_DIR)/driver_only $(SCEN_DIR)/nextlib.so $(SCEN_DIR)/early.so \
+  $(SCEN_DIR)/logs_probe
 
 .PHONY: scenarios
 scenarios: $(SCEN_BIN)
@@ -60,3 +61,8 @@ $(SCEN_DIR)/unknown_mpi: tests/scenarios/unknown_mpi.c tests/scenarios/scen.h $(
 	@mkdir -p $(SCEN_DIR)
 	$(CC) $(SCEN_CFLAGS) -Wno-missing-prototypes -o $@ $< -L$(SCEN_CUDA_LIB) -lcudart $(BUILD)/fakes/unknown-mpi/libmpi.so.12 \
 	  -Wl,-rpath,$(abspath $(BUILD))/fakes/unknown-mpi
+
+# The driver's error log, as a program sees it (cuLogsRegisterCallback): driver and runtime.
+$(SCEN_DIR)/logs_probe: tests/scenarios/logs_probe.c
+	@mkdir -p $(SCEN_DIR)
+	$(CC) $(SCEN_CFLAGS) -Wno-missing-prototypes -o $@ $< -L$(SCEN_CUDA_LIB) -lcudart -lcuda -lpthread

@@ -3,8 +3,9 @@
  * for calls that fail inside a capture: cudaDeviceSetLimit (which capguard does not hook), an
  * event recorded on the legacy stream while a blocking stream captures, a driver allocation, and
  * a prohibited call made by another thread. Prints one "cb" line per message and one "rc" line
- * per call; tests/gpu/run.sh keeps the output with the run's record.
- *   gcc -I/usr/local/cuda/include -o logs_probe logs_probe.c -L/usr/local/cuda/lib64 -lcudart -lcuda -lpthread */
+ * per call.
+ * Built against the test doubles too (tests/scenarios/scenarios.mk): tests/run.sh compares both with
+ * the H200 output kept in tests/fakes/logs_probe.h200.txt. */
 #define _GNU_SOURCE
 #include <cuda.h>
 #include <cuda_runtime_api.h>
