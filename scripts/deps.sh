@@ -8,7 +8,7 @@ needs="uthash-dev:/usr/include/uthash.h libopenmpi-dev:mpicc openmpi-bin:mpirun 
 # libclang-rt-dev package itself, whatever clang version it brings (libclang_rt.fuzzer).
 [ "${1:-build}" = bench ] && needs="$needs valgrind:valgrind"
 # chromium: tests/report/report.sh opens capguard report's --html page headless.
-[ "${1:-build}" = test ] && needs="$needs python3:python3 clang:clang libclang-rt-dev:/usr/share/doc/libclang-rt-dev/copyright chromium:chromium"
+[ "${1:-build}" = test ] && needs="$needs python3:python3 python3-mpi4py:/usr/lib/python3/dist-packages/mpi4py/__init__.py clang:clang libclang-rt-dev:/usr/share/doc/libclang-rt-dev/copyright chromium:chromium"
 missing=""
 for n in $needs; do
   pkg=${n%%:*} check=${n#*:}

@@ -163,6 +163,12 @@ int cg_missing(int hook);
 unsigned cg_proc_unmatched(void);
 void cg_proc_unmatched_add(void);
 int cg_is_self(const void *addr); /* an address inside libcapguard itself */
+/* base/fds.c: descriptors the memo keeps open (a program's close() of one does nothing) */
+#define CG_KEPT_FDS 4096
+void cg_fd_keep(int fd, int on);
+int cg_fd_kept(int fd); /* one load while nothing is kept */
+int cg_fd_close_real(int fd);
+void cg_fds_after_fork(void);
 void cg_ensure_real_dlsym(void);
 int cg_lib_of_path(const char *path);  /* enum cg_lib of a library's file name, -1: none */
 int cg_real_claim(int h, void *real); /* remember `real` as hook h's (pinned); 0: another is known */

@@ -8,7 +8,11 @@
 #include "features.h"
 #include "table.h"
 
-enum obj_type { OBJ_MPI_COMM, OBJ_NCCL_COMM, OBJ_IPC_MAP, OBJ_WORKSPACE, OBJ_NCCL_MEM, OBJ_REG, OBJ_TYPES };
+enum obj_type {
+    OBJ_MPI_COMM, OBJ_NCCL_COMM, OBJ_IPC_MAP, OBJ_WORKSPACE, OBJ_NCCL_MEM, OBJ_REG,
+    OBJ_VMM_ALLOC, OBJ_VMM_VA, OBJ_VMM_MAP, OBJ_VMM_IMPORT, /* vmm.c's keys */
+    OBJ_TYPES
+};
 
 struct cg_keyset;
 struct cg_obj {
@@ -63,6 +67,8 @@ uint64_t cg_memo_site(struct cg_call *c); /* fills c->text->site once; the call'
 /* coll.c */
 int cg_coll_decide(struct cg_call *c);
 void cg_coll_after(struct cg_call *c);
+int cg_wait_decide(struct cg_call *c); /* MPI_Wait: an MPI_Irecv's output is recorded when it completes */
+void cg_wait_after(struct cg_call *c);
 int cg_unique_id_decide(struct cg_call *c);
 void cg_unique_id_after(struct cg_call *c);
 void cg_nccl_count(const struct cg_call *c);

@@ -35,6 +35,7 @@ struct cg_mpi {
     int abi;
     size_t handle_size;
     uintptr_t comm_world, comm_self, comm_null, in_place;
+    uintptr_t request_null, status_ignore; /* MPI_REQUEST_NULL, MPI_STATUS_IGNORE */
     int err_other; /* MPI_ERR_OTHER */
     int (*comm_rank)(uintptr_t, int *);
     int (*comm_size)(uintptr_t, int *);
@@ -44,7 +45,7 @@ struct cg_mpi {
 const struct cg_mpi *cg_mpi(void);
 uintptr_t cg_mpi_handle(uintptr_t h);
 uintptr_t cg_mpi_read_comm(const void *p);
-void cg_mpi_write_comm(void *p, uintptr_t h);
+void cg_mpi_write_comm(void *p, uintptr_t h); /* any handle (a communicator, a request) */
 int cg_mpi_rank_size(uintptr_t comm, int *rank, int *size);
 size_t cg_mpi_type_size(uintptr_t type);
 int cg_mpi_comm_builtin(uintptr_t comm, char *out, size_t n); /* "WORLD"/"SELF"; -1: not a built-in */

@@ -5,6 +5,9 @@
  * report is reached only through its module registration. */
 #ifndef CG_PIPELINE_H
 #define CG_PIPELINE_H
+
+/* An entry point the program reaches (the wrappers, sigaction, close): everything else is hidden. */
+#define CG_EXPORT __attribute__((visibility("default")))
 #include "features.h"
 
 int cg_init(void);

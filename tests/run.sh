@@ -399,6 +399,61 @@ expect_eq "policy override: COMM_INIT:observe lets the capture-time split run fo
 expect_eq "nccl: collectives are counted per communicator, call and dtype" \
   "$(cat "$T/seed.nccl.auto.logs"/*r0.jsonl | grep '"ev":"summary_nccl"' | grep -o '"what":"ncclAllReduce comm=#[0-9]* dtype=2","count":[0-9]*' | sed 's/comm=#[0-9]*/comm/' | tr '\n' ' ')" \
   '"what":"ncclAllReduce comm dtype=2","count":1 "what":"ncclAllReduce comm dtype=2","count":1 "what":"ncclAllReduce comm dtype=2","count":2 '
+# point to point (TensorRT-LLM's group barrier and broadcast), per call, in warm-up and in the capture
+p2plines() { grep "^rank $2 construct capture\|^rank $2 endcapture" "$T/$1.out" | sed "s/^rank $2 //" | tr '\n' ';'; }
+mrun 1 p2p.sym $MPIRUN "$S/p2p" symmetric
+mrun 1 p2p.asym $MPIRUN "$S/p2p" asymmetric
+expect_eq "p2p: CAPGUARD=1, the repeated MPI_Send/Recv broadcast and Isend/Irecv+Wait barrier inside the capture are answered on both ranks" \
+  "$(p2plines p2p.sym 0)$(p2plines p2p.sym 1) $(log p2p.sym | grep -c '"ev":"memo","call":"MPI_\(Send\|Recv\|Isend\|Irecv\)","decision":"serve"')" \
+  "construct capture rc 0 handle A token 11;endcapture rc 0;construct capture rc 0 handle A token 10;endcapture rc 0; 6"
+expect_eq "p2p: a send whose bytes are new inside the capture is refused by name on its rank (the receiver is answered the recorded bytes)" \
+  "$(p2plines p2p.asym 0) $(grep -c '\[rank 0 .*MPI_Send(MPI_Send comm=WORLD n=64 peer=1 site=.*not answerable from the memo.*rejected (returned 16' "$T/p2p.asym.err")" \
+  "construct capture rc 16 handle B token -1;endcapture rc 0; 1"
+# the MNNVL workspace (VMM + multicast), per call, in warm-up and inside the capture (test doubles only:
+# its ranks read each other's memory through host pointers)
+if [ "$CPU_ONLY" = 1 ]; then
+  mnlines() { grep "^rank $2 construct capture\|^rank $2 endcapture" "$T/$1.out" | sed "s/^rank $2 //" | tr '\n' ';'; }
+  served() { cat "$T/$1.logs"/*r$2.jsonl 2>/dev/null | grep '"ev":"memo"' | grep -o '"call":"[A-Za-z_]*","decision":"serve"' | cut -d'"' -f4 | sort | uniq -c | awk '{ printf "%s:%s ", $2, $1 }'; }
+  mrun bare mn.bare $MPIRUN "$S/mnnvl" fabric symmetric
+  mrun 1 mn.fab $MPIRUN "$S/mnnvl" fabric symmetric
+  mrun 1 mn.fab.asym $MPIRUN "$S/mnnvl" fabric asymmetric
+  mrun 1 mn.posix $MPIRUN "$S/mnnvl" posix symmetric
+  expect_eq "mnnvl: without capguard the rebuilt VMM workspace's device sync ruins the capture (VMM calls themselves are legal)" \
+    "$(mnlines mn.bare 0)" "construct capture rc FAIL cudaDeviceSynchronize 900;endcapture rc 901;"
+  expect_eq "mnnvl/fabric: CAPGUARD=1, both ranks' rebuilt workspaces are served, the capture completes, each rank reads every rank's memory" \
+    "$(mnlines mn.fab 0)$(mnlines mn.fab 1)" "construct capture rc OK sum 3;endcapture rc 0;construct capture rc OK sum 3;endcapture rc 0;"
+  expect_eq "mnnvl/fabric: served: the handle, the range, both mappings, the peer's import (by its FABRIC bytes), the multicast object, the exchange and the barriers" \
+    "$(served mn.fab 1)" "MPI_Allgather:1 MPI_Barrier:3 MPI_Comm_split:1 cuMemAddressReserve:1 cuMemCreate:1 cuMemImportFromShareableHandle:1 cuMemMap:2 cuMulticastCreate:1 "
+  expect_eq "mnnvl/fabric asymmetric: a workspace that grows is never served the smaller one: its new handle's exchange is refused by name; the other rank completes" \
+    "$(mnlines mn.fab.asym 1) $(served mn.fab.asym 1 | grep -c cuMemCreate) $(mnlines mn.fab.asym 0)" \
+    "construct capture rc FAIL MPI_Allgather 16;endcapture rc 0; 0 construct capture rc OK sum 3;endcapture rc 0;"
+  expect_eq "mnnvl/posix: an exported fd keeps one number, kept open, for its allocation's life: the (pid, fd) exchange inside the capture is answered and each peer's pidfd_getfd finds it" \
+    "$(mnlines mn.posix 0)$(mnlines mn.posix 1) $(served mn.posix 0 | grep -o 'MPI_Allgather:1') $(served mn.posix 1 | grep -o 'MPI_Allgather:1')" \
+    "construct capture rc OK sum 3;endcapture rc 0;construct capture rc OK sum 3;endcapture rc 0; MPI_Allgather:1 MPI_Allgather:1"
+fi
+# the Python seed with the same workspace (mpi4py, ctypes to the driver, POSIX fds through pidfd_getfd)
+mpipy=""
+for py in python3 /usr/bin/python3; do
+  "$py" -c 'import mpi4py' 2>/dev/null && { mpipy=$py; break; }
+done
+if [ -z "$mpipy" ]; then
+  [ "$CPU_ONLY" = 1 ] && bad "python vmm seed" "no python3 with mpi4py (scripts/deps.sh test installs python3-mpi4py)"
+else
+  pvlines() { grep "^rank $2 construct capture\|^rank $2 endcapture" "$T/$1.out" | sed "s/^rank $2 //" | tr '\n' ';'; }
+  for api in ctypes $([ "$CPU_ONLY" = 1 ] || echo bindings); do
+    mrun bare pv.$api.bare $MPIRUN "$mpipy" "$ROOT/tests/scenarios/py_vmm_seed.py" $api symmetric
+    mrun 1 pv.$api $MPIRUN "$mpipy" "$ROOT/tests/scenarios/py_vmm_seed.py" $api symmetric
+    mrun 1 pv.$api.asym $MPIRUN "$mpipy" "$ROOT/tests/scenarios/py_vmm_seed.py" $api asymmetric
+    expect_eq "python vmm seed ($api): without capguard the rebuilt workspace's sync ruins the capture on every rank" \
+      "$(pvlines pv.$api.bare 0)$(pvlines pv.$api.bare 1)" \
+      "construct capture rc FAIL cudaDeviceSynchronize 900;endcapture rc 901;construct capture rc FAIL cudaDeviceSynchronize 900;endcapture rc 901;"
+    expect_eq "python vmm seed ($api): CAPGUARD=1, both ranks' rebuilt workspaces are served and the capture completes" \
+      "$(pvlines pv.$api 0)$(pvlines pv.$api 1)" "construct capture rc OK;endcapture rc 0;construct capture rc OK;endcapture rc 0;"
+    expect_eq "python vmm seed ($api): the rank whose workspace grows inside the capture gets a named error; the other completes" \
+      "$(pvlines pv.$api.asym 1) $(grep -c '\[rank 1 .*MPI_Allgatherv(.*not answerable from the memo.*rejected' "$T/pv.$api.asym.err") $(pvlines pv.$api.asym 0)" \
+      "construct capture rc FAIL MPI 16;endcapture rc 0; 1 construct capture rc OK;endcapture rc 0;"
+  done
+fi
 mrun 1 mc.ref1 $MPIRUN "$S/memo_cases" refcount
 expect_eq "memo capture (default): outside a capture a repeat runs for real" "$(grep -c 'fact c2_equals_c1 0' "$T/mc.ref1.out")" "2"
 fi

@@ -36,6 +36,14 @@ struct ncoll { /* NCCL collectives per communicator, call and dtype */
 
 /* Records are kept in least-recently-used order (the head is dropped first), within
  * CAPGUARD_COLL_BYTES of outputs and CAPGUARD_MEMO_KEYS records. */
+/* MPI_Irecv's recorded outside captures wait for their MPI_Wait: a few at a time (memo lock). */
+#define CG_PENDING_RECVS 32
+static struct pending {
+    uintptr_t request; /* 0: free */
+    char id[CG_KEY_MAX + 64];
+    const void *buf;
+    size_t len;
+} pending[CG_PENDING_RECVS];
 static struct coll *colls;
 static size_t coll_bytes;
 static unsigned coll_evicted, ncoll_untracked;
@@ -96,6 +104,7 @@ void cg_coll_after_fork(void)
     colls = NULL;
     ncolls = NULL;
     coll_bytes = 0;
+    memset(pending, 0, sizeof pending); /* the parent's requests are not the child's */
 }
 
 /* ---- MPI collectives: recorded, and answered from the record inside a capture ---- */
@@ -105,6 +114,9 @@ struct coll_shape {
     void *out;
     size_t out_len;
     char args[96];
+    void *request; /* MPI_Isend / MPI_Irecv: served, it is MPI_REQUEST_NULL (MPI_Wait returns at once) */
+    int at_wait;   /* MPI_Irecv: the output is there only when its MPI_Wait returns: recorded then */
+    int unservable; /* MPI_Recv with a status to fill: never answered from a record */
 };
 
 /* One shape function per collective: what it reads, what it writes, and its arguments as text. */
@@ -183,11 +195,36 @@ static void shape_allgatherv(const struct shape_ctx *x, struct coll_shape *sh)
     snprintf(sh->args, sizeof sh->args, "extent=%zu", sh->out_len);
 }
 
+/* Point-to-point: a[] = {comm, buf, count, type, peer, status, request} (hooks.def). */
+static void shape_p2p(const struct shape_ctx *x, struct coll_shape *sh, int send)
+{
+    const uintptr_t *a = x->c->a;
+    size_t n = (size_t)(int)a[2] * cg_mpi_type_size(a[3]);
+    if (send) {
+        sh->in = (const void *)a[1];
+        sh->in_len = n;
+    } else {
+        sh->out = (void *)a[1];
+        sh->out_len = n;
+    }
+    sh->request = (void *)a[6];
+    sh->unservable = !send && !a[6] && a[5] != cg_mpi()->status_ignore;
+    snprintf(sh->args, sizeof sh->args, "n=%zu peer=%d", n, (int)a[4]);
+}
+static void shape_send(const struct shape_ctx *x, struct coll_shape *sh) { shape_p2p(x, sh, 1); }
+static void shape_recv(const struct shape_ctx *x, struct coll_shape *sh) { shape_p2p(x, sh, 0); }
+static void shape_irecv(const struct shape_ctx *x, struct coll_shape *sh)
+{
+    shape_p2p(x, sh, 0);
+    sh->at_wait = 1;
+}
+
 #define SHAPE_(name, fn) [HK_MPI_##name] = fn, [HK_PMPI_##name] = fn
 static const shape_fn shapes[HK_COUNT] = {
     SHAPE_(Barrier, shape_barrier),     SHAPE_(Bcast, shape_bcast),     SHAPE_(Allreduce, shape_allreduce),
     SHAPE_(Allgather, shape_allgather), SHAPE_(Alltoall, shape_alltoall), SHAPE_(Gather, shape_gather),
-    SHAPE_(Allgatherv, shape_allgatherv),
+    SHAPE_(Allgatherv, shape_allgatherv), SHAPE_(Send, shape_send),         SHAPE_(Isend, shape_send),
+    SHAPE_(Recv, shape_recv),           SHAPE_(Irecv, shape_irecv),
 };
 
 static int coll_shape(const struct cg_call *c, struct coll_shape *sh)
@@ -230,7 +267,7 @@ int cg_coll_decide(struct cg_call *c)
         cg_memo_lock();
         struct coll *r = NULL;
         HASH_FIND_STR(colls, id, r);
-        int hit = r && r->in_hash == in_hash && r->out_len == sh.out_len;
+        int hit = r && !sh.unservable && r->in_hash == in_hash && r->out_len == sh.out_len;
         if (hit) { /* the most recently used goes last */
             HASH_DEL(colls, r);
             HASH_ADD_STR(colls, id, r);
@@ -240,6 +277,8 @@ int cg_coll_decide(struct cg_call *c)
         }
         cg_memo_unlock();
         if (hit) {
+            if (sh.request)
+                cg_mpi_write_comm(sh.request, cg_mpi()->request_null);
             cg_memo_served(c, "serve", id, c->text->site, 0);
             return 1;
         }
@@ -249,25 +288,19 @@ int cg_coll_decide(struct cg_call *c)
     return 1;
 }
 
-void cg_coll_after(struct cg_call *c)
+/* Record `len` bytes at src (and the input's hash) as the output of collective `id`. */
+static void record(const char *id, uint64_t in_hash, const void *src, size_t len)
 {
-    struct coll_shape sh;
-    if (!recording() || cg_mpi_unknown_for(c) || coll_shape(c, &sh) != 0 || sh.out_len > cg_cfg.coll_record_max ||
-        sh.out_len > cg_cfg.coll_bytes)
-        return; /* larger than any record may be, or than all of them together */
-    char id[sizeof c->text->key];
-    coll_id(c, &sh, id, sizeof id);
-    uint64_t in_hash = sh.in ? cg_hash_bytes(sh.in, sh.in_len, CG_HASH_SEED) : 0;
-    unsigned char *out = out_alloc(sh.out_len);
-    if (sh.out_len && !out)
+    unsigned char *out = out_alloc(len);
+    if (len && !out)
         return;
     if (out)
-        memcpy(out, sh.out, sh.out_len);
+        memcpy(out, src, len);
     unsigned before = coll_evicted;
     cg_memo_lock();
     struct coll *r = coll_get(id);
     if (r) {
-        coll_set_out(r, out, sh.out_len);
+        coll_set_out(r, out, len);
         r->in_hash = in_hash;
         out = NULL;
     }
@@ -278,6 +311,62 @@ void cg_coll_after(struct cg_call *c)
         cg_memo_bound_reached(CG_BOUND_COLL, "CAPGUARD_COLL_BYTES/CAPGUARD_MEMO_KEYS: the least recently used collective records "
                               "are dropped");
 }
+
+
+static void pending_add(uintptr_t request, const char *id, const void *buf, size_t len)
+{
+    if (!request || request == cg_mpi()->request_null)
+        return;
+    cg_memo_lock();
+    for (int i = 0; i < CG_PENDING_RECVS; i++)
+        if (!pending[i].request || pending[i].request == request) {
+            pending[i].request = request;
+            snprintf(pending[i].id, sizeof pending[i].id, "%s", id);
+            pending[i].buf = buf;
+            pending[i].len = len;
+            break;
+        } /* all in use: this receive is not recorded (a later capture cannot be answered for it) */
+    cg_memo_unlock();
+}
+
+/* MPI_Wait: the request it completes, read before the call (which sets it to MPI_REQUEST_NULL). */
+int cg_wait_decide(struct cg_call *c)
+{
+    c->a[5] = cg_mpi()->abi == CG_MPI_UNKNOWN ? 0 : cg_mpi_read_comm((const void *)c->a[6]);
+    return 1;
+}
+
+void cg_wait_after(struct cg_call *c)
+{
+    struct pending p = {0};
+    if (!c->a[5])
+        return;
+    cg_memo_lock();
+    for (int i = 0; i < CG_PENDING_RECVS; i++)
+        if (pending[i].request == c->a[5]) {
+            p = pending[i];
+            pending[i].request = 0;
+        }
+    cg_memo_unlock();
+    if (p.request && recording())
+        record(p.id, 0, p.buf, p.len);
+}
+
+void cg_coll_after(struct cg_call *c)
+{
+    struct coll_shape sh;
+    if (!recording() || cg_mpi_unknown_for(c) || coll_shape(c, &sh) != 0 || sh.out_len > cg_cfg.coll_record_max ||
+        sh.out_len > cg_cfg.coll_bytes)
+        return; /* larger than any record may be, or than all of them together */
+    char id[sizeof c->text->key];
+    coll_id(c, &sh, id, sizeof id);
+    if (sh.at_wait) {
+        pending_add(cg_mpi_read_comm(sh.request), id, sh.out, sh.out_len);
+        return;
+    }
+    record(id, sh.in ? cg_hash_bytes(sh.in, sh.in_len, CG_HASH_SEED) : 0, sh.out, sh.out_len);
+}
+
 
 /* ---- ncclGetUniqueId: inside a capture, the id recorded at this site is handed back, so that
  *      the init it feeds has the key of the communicator it will be served ---- */

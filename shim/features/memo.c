@@ -13,6 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "memo.h"
 #include "module.h"
 
@@ -96,6 +100,63 @@ static int nccl_mem_key(struct cg_call *c, char *key, size_t n)
     return 0;
 }
 
+/* ---- virtual-memory workspaces: a[0] is where the call writes (create, reserve, import) or what
+ *      it takes (release, free, map, unmap). A mapping's object is its address + 1, a range's the
+ *      address itself (both are aligned to the 2 MiB granularity at least) ---- */
+#define CG_VMM_PROP_BYTES 32 /* sizeof CUmemAllocationProp and CUmulticastObjectProp */
+#define CG_VMM_POSIX_FD 1    /* CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR */
+#define CG_VMM_FABRIC 8      /* CU_MEM_HANDLE_TYPE_FABRIC (a 64-byte CUmemFabricHandle) */
+static int vmm_create_key(struct cg_call *c, char *key, size_t n)
+{
+    const unsigned char *prop = (const unsigned char *)c->a[1];
+    if (c->a[3]) /* cuMulticastCreate: the size is in its properties */
+        c->bytes = prop ? *(const size_t *)(const void *)(prop + 8) : 0;
+    snprintf(key, n, "%s size=%zu prop=%016llx dtype=ANY site=%016llx", plain_name(c->hook), c->bytes,
+             prop ? (unsigned long long)cg_hash_bytes(prop, CG_VMM_PROP_BYTES, CG_HASH_SEED) : 0ull,
+             (unsigned long long)cg_memo_site(c));
+    return 0;
+}
+
+static int vmm_va_key(struct cg_call *c, char *key, size_t n)
+{
+    snprintf(key, n, "cuMemAddressReserve size=%zu align=%zu dtype=ANY site=%016llx", c->bytes, (size_t)c->a[1],
+             (unsigned long long)cg_memo_site(c));
+    return 0;
+}
+
+static int vmm_map_key(struct cg_call *c, char *key, size_t n)
+{
+    snprintf(key, n, "cuMemMap va=0x%llx size=%zu offset=%zu handle=0x%llx dtype=ANY", (unsigned long long)c->a[0],
+             c->bytes, (size_t)c->a[1], (unsigned long long)c->a[2]);
+    return 0;
+}
+
+/* The identity of what is imported: a FABRIC handle's bytes, a POSIX fd's file (fd numbers are
+ * never identities: the same allocation arrives under a new number each time). */
+static int vmm_import_key(struct cg_call *c, char *key, size_t n)
+{
+    struct stat st;
+    if (c->a[2] == CG_VMM_FABRIC && c->a[1]) {
+        snprintf(key, n, "cuMemImportFromShareableHandle fabric=%016llx dtype=ANY",
+                 (unsigned long long)cg_hash_bytes((const void *)c->a[1], 64, CG_HASH_SEED));
+        return 0;
+    }
+    if (c->a[2] != CG_VMM_POSIX_FD || fstat((int)(intptr_t)c->a[1], &st) != 0)
+        return -1;
+    snprintf(key, n, "cuMemImportFromShareableHandle file=%llx:%llx dtype=ANY site=%016llx", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino, (unsigned long long)cg_memo_site(c));
+    return 0;
+}
+
+static uintptr_t read_u64(const struct cg_call *c) { return c->a[0] ? (uintptr_t) * (unsigned long long *)c->a[0] : 0; }
+static void write_u64(const struct cg_call *c, uintptr_t h)
+{
+    if (c->a[0])
+        *(unsigned long long *)c->a[0] = h;
+}
+static uintptr_t read_mapping(const struct cg_call *c) { return c->a[0] + 1; }
+static void write_none(const struct cg_call *c, uintptr_t h) { (void)c, (void)h; }
+
 static uintptr_t read_mpi(const struct cg_call *c) { return cg_mpi_read_comm((void *)c->a[0]); }
 static void write_mpi(const struct cg_call *c, uintptr_t h) { cg_mpi_write_comm((void *)c->a[0], h); }
 static uintptr_t read_ptr(const struct cg_call *c) { return c->a[0] ? (uintptr_t) * (void **)c->a[0] : 0; }
@@ -135,6 +196,11 @@ static int release_reg(const struct cg_obj *o, void *fn)
 {
     return ((int (*)(void *, void *))fn)((void *)o->aux, (void *)o->handle);
 }
+/* cuMemAddressFree / cuMemUnmap (address, size) */
+static int release_range(const struct cg_obj *o, void *fn)
+{
+    return ((int (*)(unsigned long long, size_t))fn)(o->handle & ~(uintptr_t)1, o->size);
+}
 static int release_replay(const struct cg_obj *o, void *fn)
 {
     (void)fn;
@@ -148,6 +214,10 @@ static const struct obj_ops obj_ops[OBJ_TYPES] = {
     [OBJ_WORKSPACE] = {workspace_key, read_dev, write_dev, never_shared, release_replay},
     [OBJ_NCCL_MEM] = {nccl_mem_key, read_ptr, write_ptr, never_shared, release_replay},
     [OBJ_REG] = {reg_key, read_ptr, write_ptr, always_shared, release_reg},
+    [OBJ_VMM_ALLOC] = {vmm_create_key, read_u64, write_u64, never_shared, release_replay},
+    [OBJ_VMM_VA] = {vmm_va_key, read_u64, write_u64, never_shared, release_range},
+    [OBJ_VMM_MAP] = {vmm_map_key, read_mapping, write_none, never_shared, release_range},
+    [OBJ_VMM_IMPORT] = {vmm_import_key, read_u64, write_u64, never_shared, release_replay},
 };
 
 /* ---- initialisations: served from the store, else run and recorded ---- */
@@ -231,7 +301,8 @@ static void record(struct cg_call *c, int type)
     uintptr_t h = obj_ops[type].read_out(c);
     if (!h || (type == OBJ_MPI_COMM && h == cg_mpi()->comm_null))
         return;
-    cg_obj_add_locked(type, c->text->key, h, type == OBJ_REG ? c->a[1] : 0, type == OBJ_REG ? c->bytes : 0,
+    cg_obj_add_locked(type, c->text->key, h, type == OBJ_REG ? c->a[1] : 0,
+                      type == OBJ_REG || type == OBJ_VMM_VA || type == OBJ_VMM_MAP ? c->bytes : 0,
                       obj_ops[type].shareable(c));
     cg_memo_log(c, "record", c->text->key, c->text->site, 1);
 }
@@ -244,8 +315,26 @@ static uintptr_t released_handle(const struct cg_call *c)
 {
     switch (cg_hooks[c->hook].kind) {
     case K_COMM_FREE: return cg_hooks[c->hook].lib == CG_LIB_MPI ? cg_mpi_read_comm((void *)c->a[0]) : c->a[0];
-    case K_DEREGISTER: return c->a[0];
+    case K_DEREGISTER:
+    case K_VMM_RELEASE:
+    case K_VMM_VAFREE: return c->a[0];
+    case K_VMM_UNMAP: return c->a[0] + 1;
     default: return (uintptr_t)c->ptr;
+    }
+}
+
+/* The descriptor an allocation the memo knew kept open (after_vmm_export), -1 if none. */
+static int kept_fd_of(const struct cg_obj *o)
+{
+    return o->type == OBJ_VMM_ALLOC && o->aux ? (int)o->aux - 1 : -1;
+}
+
+/* That allocation goes for real: its number is closed (no lock held). */
+static void forget_fd(int fd)
+{
+    if (fd >= 0 && cg_fd_kept(fd)) {
+        cg_fd_keep(fd, 0);
+        cg_fd_close_real(fd);
     }
 }
 
@@ -260,10 +349,12 @@ static int release(struct cg_call *c)
         return 0;
     cg_memo_lock();
     struct cg_obj *o = h ? cg_obj_by_handle(h) : NULL;
+    int fd = o ? kept_fd_of(o) : -1;
     if (!o || o->held) { /* not ours, or the program released a held one again: CUDA/MPI/NCCL */
         if (o)            /* answer as they would without capguard, which then never releases it */
             cg_obj_drop(o);
         cg_memo_unlock();
+        forget_fd(fd);
         return 0;
     }
     snprintf(key, sizeof key, "%s", o->key);
@@ -274,6 +365,8 @@ static int release(struct cg_call *c)
     if (!keep)
         cg_obj_drop(o);
     cg_memo_unlock();
+    if (!keep)
+        forget_fd(fd);
     if (!keep) {
         cg_memo_log(c, "release", key, "", 0);
         return 0;
@@ -291,12 +384,16 @@ static int release(struct cg_call *c)
 static int decide_release(struct cg_call *c) { release(c); return 1; }
 static int decide_free(struct cg_call *c) { return release(c); }
 
-/* cudaMalloc / cuMemAlloc_v2 / ncclMemAlloc of a size a held buffer has: hand that back. */
-static int serve_buffer(struct cg_call *c, int type)
+/* cudaMalloc / cuMemAlloc_v2 / ncclMemAlloc of a size a held buffer has, a VMM handle, range or
+ * mapping with a held one's key: hand that back (the key is on the record either way). */
+static int serve_held(struct cg_call *c, int type)
 {
-    if (!cg_memo_serving() || !c->a[0] || !c->bytes)
+    if (!c->a[0] || obj_ops[type].key(c, c->text->key, sizeof c->text->key) != 0) {
+        c->text->key[0] = 0;
         return 0;
-    obj_ops[type].key(c, c->text->key, sizeof c->text->key);
+    }
+    if (!cg_memo_serving())
+        return 0;
     cg_memo_lock();
     struct cg_obj *o = cg_obj_to_serve(type, c->text->key);
     if (o) {
@@ -312,8 +409,99 @@ static int serve_buffer(struct cg_call *c, int type)
     cg_memo_served(c, "serve", c->text->key, c->text->site, 1);
     return 1;
 }
-static int decide_alloc(struct cg_call *c) { return serve_buffer(c, OBJ_WORKSPACE); }
-static int decide_buf_alloc(struct cg_call *c) { serve_buffer(c, OBJ_NCCL_MEM); return 1; }
+static int decide_alloc(struct cg_call *c) { return c->bytes && serve_held(c, OBJ_WORKSPACE); }
+static int decide_buf_alloc(struct cg_call *c)
+{
+    if (c->bytes)
+        serve_held(c, OBJ_NCCL_MEM);
+    return 1;
+}
+
+/* VMM calls are legal during a capture: what the memo does not serve is forwarded. */
+static int decide_vmm_create(struct cg_call *c) { serve_held(c, OBJ_VMM_ALLOC); return 1; }
+static int decide_vmm_reserve(struct cg_call *c) { serve_held(c, OBJ_VMM_VA); return 1; }
+static int decide_vmm_import(struct cg_call *c) { serve_held(c, OBJ_VMM_IMPORT); return 1; }
+static void after_vmm_create(struct cg_call *c) { record(c, OBJ_VMM_ALLOC); }
+static void after_vmm_reserve(struct cg_call *c) { record(c, OBJ_VMM_VA); }
+static void after_vmm_import(struct cg_call *c) { record(c, OBJ_VMM_IMPORT); }
+static void after_vmm_map(struct cg_call *c) { record(c, OBJ_VMM_MAP); }
+
+static int real_release(const struct cg_obj *o);
+
+/* The number a POSIX fd exported from a handle the memo knows moves to the first time: from the
+ * upper half of the descriptor table (the program's own opens take the lowest free numbers, so it
+ * stays free while the program has it closed), a new one for each handle, so that two allocations
+ * never look alike in an exchange (the 256 most recent at least, or half the table if smaller). */
+static int export_fd_slot(void)
+{
+    static unsigned next;
+    struct rlimit rl;
+    rlim_t lim = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+    int base = lim >= 1024 ? 512 : (int)(lim / 2), span = lim >= 1024 ? 256 : (int)(lim / 4);
+    return base + (int)(__atomic_fetch_add(&next, 1, __ATOMIC_RELAXED) % (unsigned)(span > 0 ? span : 1));
+}
+
+/* A POSIX fd exported from an allocation the memo knows (the memo on) has one number for the
+ * allocation's life, kept open (base/fds.c: the program's close of it does nothing): every export
+ * hands back that number, so that the (pid, fd) exchange repeats byte for byte, and a peer's
+ * pidfd_getfd finds it whatever the order of the ranks inside a capture (where the barriers that
+ * ordered them are answered). The number is a new one for each allocation (export_fd_slot). The
+ * same open file under another number: nothing else about the result changes. */
+static void after_vmm_export(struct cg_call *c)
+{
+    if (c->a[2] != CG_VMM_POSIX_FD || !c->a[0] || !cg_scopes[cg_cfg.memo].serve)
+        return;
+    int *out = (int *)c->a[0], fd = *out, slot = -1, ours = 0;
+    cg_memo_lock();
+    struct cg_obj *o = cg_obj_by_handle(c->a[1]);
+    if (o && o->type == OBJ_VMM_ALLOC) {
+        ours = 1;
+        slot = (int)o->aux - 1;
+    }
+    cg_memo_unlock();
+    if (!ours)
+        return;
+    if (slot >= 0 && cg_fd_kept(slot)) { /* the allocation's number, still open: hand it back */
+        cg_fd_close_real(fd);
+        *out = slot;
+        return;
+    }
+    int want = export_fd_slot(), d = fcntl(fd, F_DUPFD, want);
+    if (d != want) { /* taken: this export keeps the number it has, unkept */
+        if (d >= 0)
+            cg_fd_close_real(d);
+        return;
+    }
+    cg_fd_close_real(fd);
+    cg_memo_lock();
+    if ((o = cg_obj_by_handle(c->a[1])) != NULL && o->type == OBJ_VMM_ALLOC) {
+        o->aux = (uintptr_t)d + 1;
+        cg_fd_keep(d, 1);
+    }
+    cg_memo_unlock();
+    *out = d;
+}
+
+
+/* A mapping held at this address is served if it is this one (range, offset, handle); a held
+ * mapping of something else there is unmapped for real first, so that the new map can run. */
+static int decide_vmm_map(struct cg_call *c)
+{
+    if (serve_held(c, OBJ_VMM_MAP))
+        return 1;
+    struct cg_obj copy, *o;
+    cg_memo_lock();
+    o = cg_obj_by_handle(c->a[0] + 1);
+    int stale = o && o->held;
+    if (stale) {
+        copy = *o;
+        cg_obj_drop(o);
+    }
+    cg_memo_unlock();
+    if (stale)
+        real_release(&copy);
+    return 1;
+}
 
 static void after_buf_alloc(struct cg_call *c)
 {
@@ -378,8 +566,16 @@ static const struct call_ops call_ops[K_COUNT] = {
     [K_COMM_FINALIZE] = {decide_finalize, NULL},
     [K_NCCL_COLL] = {decide_nccl_coll, NULL},
     [K_MPI_FINALIZE] = {decide_mpi_finalize, NULL},
+    [K_MPI_WAIT] = {cg_wait_decide, cg_wait_after},
     [K_WS_EXPORT] = {decide_forward, after_export},
-    [K_VMM] = {decide_forward, NULL},
+    [K_VMM_EXPORT] = {decide_forward, after_vmm_export},
+    [K_VMM_CREATE] = {decide_vmm_create, after_vmm_create},
+    [K_VMM_RESERVE] = {decide_vmm_reserve, after_vmm_reserve},
+    [K_VMM_MAP] = {decide_vmm_map, after_vmm_map},
+    [K_VMM_IMPORT] = {decide_vmm_import, after_vmm_import},
+    [K_VMM_RELEASE] = {decide_release, NULL},
+    [K_VMM_VAFREE] = {decide_release, NULL},
+    [K_VMM_UNMAP] = {decide_release, NULL},
 };
 
 /* ---- held objects released for real once the last capture ends ---- */
@@ -413,6 +609,7 @@ static void release_held(void)
         if (!pick)
             return;
         int rc = real_release(&copy);
+        forget_fd(kept_fd_of(&copy));
         char body[CG_KEY_MAX + 200], qk[CG_KEY_MAX + 40];
         cg_json_str(qk, sizeof qk, copy.key);
         snprintf(body, sizeof body, "\"ev\":\"memo\",\"call\":\"%s\",\"decision\":\"real_release\",\"key\":%s,\"rc\":%d",

@@ -16,6 +16,7 @@ static int detected;
 #define MPICH_COMM_SELF 0x44000001u
 #define MPICH_COMM_NULL 0x04000000u
 #define MPICH_ERR_OTHER 15
+#define MPICH_REQUEST_NULL 0x2c000000u
 #define OMPI_ERR_OTHER 16
 
 /* A data symbol's address as the program sees it: a program linked against libmpi may hold a
@@ -40,6 +41,8 @@ const struct cg_mpi *cg_mpi(void)
         m.comm_self = (uintptr_t)data_sym("ompi_mpi_comm_self");
         m.comm_null = (uintptr_t)data_sym("ompi_mpi_comm_null");
         m.in_place = 1; /* (void *)1 */
+        m.request_null = (uintptr_t)data_sym("ompi_request_null");
+        m.status_ignore = 0; /* (MPI_Status *)0 */
         m.err_other = OMPI_ERR_OTHER;
     } else if (cg_lib_sym(CG_LIB_MPI, "MPIR_Err_return_comm") || cg_lib_sym(CG_LIB_MPI, "MPIR_Process")) {
         m.abi = CG_MPI_MPICH;
@@ -48,13 +51,15 @@ const struct cg_mpi *cg_mpi(void)
         m.comm_self = MPICH_COMM_SELF;
         m.comm_null = MPICH_COMM_NULL;
         m.in_place = (uintptr_t)-1; /* (void *)-1 */
+        m.request_null = MPICH_REQUEST_NULL;
+        m.status_ignore = 1; /* (MPI_Status *)1 */
         m.err_other = MPICH_ERR_OTHER;
     }
     m.comm_rank = (int (*)(uintptr_t, int *))cg_lib_sym(CG_LIB_MPI, "PMPI_Comm_rank");
     m.comm_size = (int (*)(uintptr_t, int *))cg_lib_sym(CG_LIB_MPI, "PMPI_Comm_size");
     m.type_size = (int (*)(uintptr_t, int *))cg_lib_sym(CG_LIB_MPI, "PMPI_Type_size");
     m.comm_free = (int (*)(void *))cg_lib_sym(CG_LIB_MPI, "PMPI_Comm_free");
-    if (!m.comm_rank || !m.comm_size || !m.type_size || !m.comm_free || (m.abi == CG_MPI_OPENMPI && !m.comm_null))
+    if (!m.comm_rank || !m.comm_size || !m.type_size || !m.comm_free || (m.abi == CG_MPI_OPENMPI && (!m.comm_null || !m.request_null)))
         m.abi = CG_MPI_UNKNOWN;
     mpi = m;
     if (m.abi != CG_MPI_UNKNOWN) /* MPI may be loaded later: keep asking until it is known */

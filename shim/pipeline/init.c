@@ -13,6 +13,7 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static void atfork_child(void)
 {
     cg_tls.tid = 0;
+    cg_fds_after_fork();
     /* Every lock a parent's other thread may have held; real pointers and handles stay valid. */
     cg_modules_after_fork();
 }

@@ -19,7 +19,6 @@
 #include "asfmt.h"
 #include "pipeline.h"
 
-#define CG_EXPORT __attribute__((visibility("default")))
 #define CG_NSIG 65
 
 /* the program's handler per signal, as it installed it (atomics: read by the trampoline) */

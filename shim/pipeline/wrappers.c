@@ -8,7 +8,6 @@
 #include <signal.h> /* sigaction and signal: hand-written hooks (signals.c) */
 #include "pipeline.h"
 
-#define CG_EXPORT __attribute__((visibility("default")))
 
 /* Where a wrapper's fast path jumps: the real function once a slow path has resolved it, the
  * hook's first-call adaptor (into its slow path) until then. */

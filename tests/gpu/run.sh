@@ -84,7 +84,7 @@ for k in dyn static; do
 done
 
 echo "== PyTorch inside torch.cuda.graph"
-for v in clean sync item; do
+for v in clean sync item print lazy; do
   for mode in bare 1 reject observe; do
     if [ $mode = bare ]; then
       o=$(timeout 300 $PY tests/gpu/torch_capture.py $v 2>"$W/torch.$v.$mode.err")
@@ -164,6 +164,31 @@ done
 CG_REAL_CUDA=1 CG_CUDA_LIBDIR=$CUDA_HOME/lib64 CG_FAULT_DIR=$FB tests/fault/defects.sh >"$W/defects-gpu.txt" 2>&1
 grep -E '^(PASS|FAIL)' "$W/defects-gpu.txt" | cut -c1-300
 echo "defects on real CUDA: $(grep -c '^PASS' "$W/defects-gpu.txt") passed, $(grep -c '^FAIL' "$W/defects-gpu.txt") failed"
+
+echo "== issue 14: the witness, lazy inits, VMM workspaces"
+I14=$W/issue14
+mkdir -p "$I14"
+"$DYN/logs_probe" >"$I14/logs_probe.out" 2>&1
+echo "driver error log (logs_probe) against tests/fakes/logs_probe.h200.txt: $(diff <(grep -E '^(cb|rc) ' "$I14/logs_probe.out") \
+  <(grep -E '^(cb|rc) ' tests/fakes/logs_probe.h200.txt) >/dev/null && echo same || echo DIFFERENT)"
+timeout 120 $PY tests/gpu/vmm_probe.py >"$I14/vmm_probe.out" 2>&1
+echo "vmm probe (exit $?): $(grep '^fact' "$I14/vmm_probe.out" | cut -d' ' -f2- | tr '\n' ';')"
+tail -3 "$I14/vmm_probe.out" | grep -v '^fact' | cut -c1-300 | sed 's/^/  /'
+for api in ctypes bindings; do
+  for m in bare 1 asym; do
+    case $m in
+      bare) timeout 180 mpirun --allow-run-as-root --oversubscribe -np 2 $PY tests/scenarios/py_vmm_seed.py $api symmetric \
+        >"$I14/pv.$api.$m.out" 2>"$I14/pv.$api.$m.err" ;;
+      1) timeout 180 mpirun --allow-run-as-root --oversubscribe -np 2 "$ROOT/build/capguard" run --log-dir "$I14/pv.$api.$m.logs" -- \
+        $PY tests/scenarios/py_vmm_seed.py $api symmetric >"$I14/pv.$api.$m.out" 2>"$I14/pv.$api.$m.err" ;;
+      asym) timeout 180 mpirun --allow-run-as-root --oversubscribe -np 2 "$ROOT/build/capguard" run --log-dir "$I14/pv.$api.$m.logs" -- \
+        $PY tests/scenarios/py_vmm_seed.py $api asymmetric >"$I14/pv.$api.$m.out" 2>"$I14/pv.$api.$m.err" ;;
+    esac
+    echo "python vmm seed $api $m (exit $?): $(grep '^rank' "$I14/pv.$api.$m.out" | grep -v warmup | sort -s -k2,2n | tr '\n' ';')"
+    grep -m2 -i 'error\|Traceback' "$I14/pv.$api.$m.err" | cut -c1-300 | sed 's/^/  /'
+    [ $m = bare ] || echo "  served (rank 0): $(cat "$I14/pv.$api.$m.logs"/*r0.jsonl 2>/dev/null | grep '"ev":"memo"' | grep -o '"call":"[A-Za-z_]*","decision":"serve"' | cut -d'"' -f4 | sort | uniq -c | tr -s ' ' | tr '\n' ';')"
+  done
+done
 
 echo "== issue 13: hang diagnosis on the GPU"
 H=$W/issue13
