@@ -301,162 +301,11 @@ else
   bad "recorder" "$S/recorder is missing (make scenarios)"
 fi
 
-[ "$CPU_ONLY" = 1 ] || { echo "$pass passed, $fail failed"; [ "$fail" = 0 ]; exit; }
-EXTRA_ENV="CAPGUARD_STACK_DEPTH=abc" run 1 c.depth "$S/sync_inside" device
-grep -q 'CAPGUARD_STACK_DEPTH="abc" is not valid (accepted: 0..64); using the default "12"' "$T/c.depth.err" &&
-  [ "$(rcs c.depth)" = "sync=0 end=0" ] && ok "config: a bad number is named with what is accepted, and the run goes on" ||
-  bad "config: bad number" "$(head -2 "$T/c.depth.err")"
-run bogus c.mode "$S/sync_inside" device
-grep -q 'CAPGUARD="bogus" is not valid (accepted: 0|1|auto|observe|reject|defer|relax); using the default "0"' "$T/c.mode.err" &&
-  [ "$(rcs c.mode)" = "sync=900 end=901" ] && ok "config: a bad CAPGUARD is named and capguard stays off" ||
-  bad "config: bad CAPGUARD" "$(head -2 "$T/c.mode.err")"
-EXTRA_ENV="CAPGUARD_POLICY=SYNC:maybe,cudaDeviceSynchronize:reject" run 1 c.pol "$S/sync_inside" device
-grep -q 'CAPGUARD_POLICY item "SYNC:maybe" is not valid' "$T/c.pol.err" && [ "$(rcs c.pol)" = "sync=900 end=0" ] &&
-  ok "config: a bad policy item is named; the good one (entry point reject) applies" || bad "config: policy list" "$(rcs c.pol) $(head -2 "$T/c.pol.err")"
-EXTRA_ENV="CAPGUARD_POLICY=SYNC:reject,cudaDeviceSynchronize:observe" run 1 c.over "$S/sync_inside" device
-expect_eq "config: an entry-point policy overrides its class" "$(rcs c.over)" "sync=900 end=901"
-EXTRA_ENV="CAPGUARD_POLCY=SYNC:reject" run 1 c.typo "$S/sync_inside" device
-grep -q 'unknown variable CAPGUARD_POLCY' "$T/c.typo.err" && ok "config: a misspelt variable is named" || bad "config: typo" "$(head -2 "$T/c.typo.err")"
-EXTRA_ENV="CAPGUARD_LOG_FILE=run-%r-%p.jsonl" run 1 c.file "$S/sync_inside" device
-ls "$T/c.file.logs" | grep -q '^run-0-[0-9]*\.jsonl$' && ok "config: CAPGUARD_LOG_FILE expands %r and %p" || bad "config: log file" "$(ls "$T/c.file.logs")"
-EXTRA_ENV="RANK=3 WORLD_SIZE=4" run 1 c.rank "$S/sync_inside" device
-log c.rank | grep -q '"ev":"violation".*"world_size":4' && log c.rank | grep -q '"rank":3' &&
-  grep -q '\[rank 3 ' "$T/c.rank.err" && ok "config: rank and world size come from torchrun's variables" || bad "config: rank" "$(head -2 "$T/c.rank.err")"
-
-# ---- communicators and workspaces: the seed, under real Open MPI, two ranks ----
 MPIRUN="timeout 90 mpirun --oversubscribe --allow-run-as-root -np 2"
 mrun() { # mrun MODE TAG CMD...: like run, under mpirun; the output sorted by rank
   run "$@"
   sort -s -k2,2n "$T/$2.out" -o "$T/$2.out"
 }
-seedlines() { grep -E "^rank $2 (construct|endcapture|replay|done)" "$T/$1.out" | sed "s/^rank $2 //" | tr '\n' ';'; }
-if [ "$CPU_ONLY" = 1 ] || [ "${CG_GPU_NRANKS:-1}" -ge 2 ]; then
-for p in ipc nccl; do
-  mrun bare "seed.$p.bare" $MPIRUN "$S/seed" $p symmetric
-  mrun 1 "seed.$p.auto" $MPIRUN "$S/seed" $p symmetric
-  fail_call=$([ $p = ipc ] && echo "cudaMalloc 900" || echo "ncclCommInitRank")
-  for r in 0 1; do
-    seedlines "seed.$p.bare" $r | grep -q "^construct capture rc FAIL $fail_call.*endcapture rc 901;.*done;" &&
-      ok "seed/$p: without capguard, rank $r's wrapper rebuilt inside the capture fails and ruins it" ||
-      bad "seed/$p bare rank $r" "$(seedlines "seed.$p.bare" $r)"
-    expect_eq "seed/$p: CAPGUARD=1, rank $r's rebuilt wrapper is served, the capture completes and replays" \
-      "$(seedlines "seed.$p.auto" $r)" "construct capture rc OK;endcapture rc 0;replay 1 result 3;replay 2 result 3;done;"
-  done
-  key=$([ $p = ipc ] && echo "MPI_Comm_split" || echo "ncclCommInitRank")
-  expect_eq "seed/$p: every rank's summary shows the repeated init, 4 times, once served" \
-    "$(grep -c "4 x init of $key rank=[01] world=2 .*(1 served from the memo" "$T/seed.$p.auto.err")" "2"
-  # (only rank 0 asks for the NCCL unique id: that call is rank 0's alone)
-  decisions() { cat "$T/seed.$p.auto.logs"/*r$1.jsonl | grep '"ev":"memo"' | grep -v ncclGetUniqueId |
-    grep -o '"call":"[A-Za-z_]*","decision":"[a-z_]*","key":"' | md5sum; }
-  n=$(cat "$T/seed.$p.auto.logs"/*r0.jsonl | grep '"ev":"memo"' | grep -c '"key":"[^"]')
-  expect_eq "seed/$p: every memo decision is logged with its key ($n on rank 0), the same sequence on both ranks" "$(decisions 0)" "$(decisions 1)"
-done
-log seed.ipc.auto | grep -q '"ev":"memo","call":"MPI_Allgather","decision":"serve"' &&
-  log seed.ipc.auto | grep -q '"ev":"memo","call":"cudaIpcOpenMemHandle","decision":"serve"' &&
-  log seed.ipc.auto | grep -q '"ev":"memo","call":"cudaMalloc","decision":"serve"' &&
-  log seed.ipc.auto | grep -q '"ev":"memo","call":"MPI_Barrier","decision":"serve"' &&
-  ok "seed/ipc: the split, the workspace, the handle allgather, the IPC mapping and the barrier are served" ||
-  bad "seed/ipc served" "$(log seed.ipc.auto | grep '"decision":"serve"' | cut -c1-200 | head -5)"
-log seed.nccl.auto | grep -q '"call":"ncclGetUniqueId","decision":"serve"' &&
-  log seed.nccl.auto | grep -q '"call":"MPI_Bcast","decision":"serve"' &&
-  ok "seed/nccl: the unique id and its broadcast are answered from the record" || bad "seed/nccl served" "$(log seed.nccl.auto | grep serve | head -3)"
-# one rank's memo misses (its capture-time wrapper is for another dtype, on a new thread)
-mrun 1 seed.asym $MPIRUN "$S/seed" ipc asymmetric
-expect_eq "seed/asymmetric: the rank whose memo misses gets a named error, not a hang" \
-  "$(seedlines seed.asym 1 | cut -d';' -f1,2,5)" "construct capture rc FAIL MPI_Allgather 16;endcapture rc 0;done"
-expect_eq "seed/asymmetric: the other rank completes" "$(seedlines seed.asym 0)" \
-  "construct capture rc OK;endcapture rc 0;replay 1 result 3;replay 2 result 3;done;"
-grep -q '\[rank 1 .*MPI_Allgather(MPI_Allgather comm=#[0-9]* .*not answerable from the memo.*rejected (returned 16' "$T/seed.asym.err" &&
-  ok "seed/asymmetric: stderr names the rank, the collective, its communicator and key" || bad "seed/asymmetric stderr" "$(grep MPI_Allgather "$T/seed.asym.err" | head -2)"
-mrun observe seed.observe $MPIRUN "$S/seed" ipc symmetric
-expect_eq "seed: CAPGUARD=observe changes nothing (memo off unless asked), yet reports the repeats" \
-  "$(grep -v warmup "$T/seed.observe.out") $(grep -c 'repeated (4 times).*run for real' "$T/seed.observe.err")" \
-  "$(grep -v warmup "$T/seed.ipc.bare.out") 2"
-expect_eq "seed/asymmetric: the logs show the divergence: rank 0's allgather served, rank 1's a miss" \
-  "$(cat "$T/seed.asym.logs"/*r0.jsonl | grep -o '"call":"MPI_Allgather","decision":"[a-z]*"' | tail -1) $(cat "$T/seed.asym.logs"/*r1.jsonl | grep -o '"call":"MPI_Allgather","decision":"[a-z]*"' | tail -1)" \
-  '"call":"MPI_Allgather","decision":"serve" "call":"MPI_Allgather","decision":"miss"'
-# scopes
-EXTRA_ENV="CAPGUARD_MEMO=off" mrun 1 seed.off $MPIRUN "$S/seed" ipc symmetric
-expect_eq "memo off: nothing is served, the capture-time split is refused by name on every rank" \
-  "$(seedlines seed.off 0 | cut -d';' -f1,2) $(seedlines seed.off 1 | cut -d';' -f1,2)" \
-  "construct capture rc FAIL MPI_Comm_split 16;endcapture rc 0 construct capture rc FAIL MPI_Comm_split 16;endcapture rc 0"
-EXTRA_ENV="CAPGUARD_MEMO=off" mrun 1 mc.repeat $MPIRUN "$S/memo_cases" repeat
-expect_eq "memo off: every repeated initialisation is still reported, with both sites and the count" \
-  "$(log mc.repeat | grep -c '"ev":"repeat","call":"MPI_Comm_split".*"count":[23],"served":0,"first_site":".*","site":')" "4"
-EXTRA_ENV="CAPGUARD_MEMO=always" mrun 1 mc.splits $MPIRUN "$S/memo_cases" splits
-expect_eq "memo always: two splits of equal size, different colors, stay distinct" \
-  "$(grep -E 'fact (same_handle|a2_b2_same_handle|a2_b2_ident|sum_color0|sum_color1)' "$T/mc.splits.out" | sed 's/^rank [0-9]* //' | sort | uniq -c | awk '{ print $1, $3, $4 }' | tr '\n' ' ')" \
-  "2 a2_b2_ident 0 2 a2_b2_same_handle 0 2 same_handle 0 2 sum_color0 1 2 sum_color1 21 "
-EXTRA_ENV="CAPGUARD_MEMO=always" mrun 1 mc.ref $MPIRUN "$S/memo_cases" refcount
-expect_eq "memo always: a repeat is served the same communicator, reference-counted; the real free runs once" \
-  "$(grep -c -E 'fact (c2_equals_c1|c2_usable_after_one_free|freed_ok) 1' "$T/mc.ref.out") $(log mc.ref | grep -c '"call":"MPI_Comm_free","decision":"release"')" "6 2"
-EXTRA_ENV="CAPGUARD_MEMO=off CAPGUARD_POLICY=COMM_INIT:observe" mrun 1 seed.obs $MPIRUN "$S/seed" ipc symmetric
-expect_eq "policy override: COMM_INIT:observe lets the capture-time split run for real; the allgather is still refused" \
-  "$(seedlines seed.obs 0 | cut -d';' -f1) $(seedlines seed.obs 1 | cut -d';' -f1)" \
-  "construct capture rc FAIL MPI_Allgather 16 construct capture rc FAIL MPI_Allgather 16"
-# 3 warm-up wrappers, each with its own communicator, one allreduce each; the last one is served
-# to the capture-time wrapper and gets the captured allreduce too (int32 = ncclInt32 = 2)
-expect_eq "nccl: collectives are counted per communicator, call and dtype" \
-  "$(cat "$T/seed.nccl.auto.logs"/*r0.jsonl | grep '"ev":"summary_nccl"' | grep -o '"what":"ncclAllReduce comm=#[0-9]* dtype=2","count":[0-9]*' | sed 's/comm=#[0-9]*/comm/' | tr '\n' ' ')" \
-  '"what":"ncclAllReduce comm dtype=2","count":1 "what":"ncclAllReduce comm dtype=2","count":1 "what":"ncclAllReduce comm dtype=2","count":2 '
-# point to point (TensorRT-LLM's group barrier and broadcast), per call, in warm-up and in the capture
-p2plines() { grep "^rank $2 construct capture\|^rank $2 endcapture" "$T/$1.out" | sed "s/^rank $2 //" | tr '\n' ';'; }
-mrun 1 p2p.sym $MPIRUN "$S/p2p" symmetric
-mrun 1 p2p.asym $MPIRUN "$S/p2p" asymmetric
-expect_eq "p2p: CAPGUARD=1, the repeated MPI_Send/Recv broadcast and Isend/Irecv+Wait barrier inside the capture are answered on both ranks" \
-  "$(p2plines p2p.sym 0)$(p2plines p2p.sym 1) $(log p2p.sym | grep -c '"ev":"memo","call":"MPI_\(Send\|Recv\|Isend\|Irecv\)","decision":"serve"')" \
-  "construct capture rc 0 handle A token 11;endcapture rc 0;construct capture rc 0 handle A token 10;endcapture rc 0; 6"
-expect_eq "p2p: a send whose bytes are new inside the capture is refused by name on its rank (the receiver is answered the recorded bytes)" \
-  "$(p2plines p2p.asym 0) $(grep -c '\[rank 0 .*MPI_Send(MPI_Send comm=WORLD n=64 peer=1 site=.*not answerable from the memo.*rejected (returned 16' "$T/p2p.asym.err")" \
-  "construct capture rc 16 handle B token -1;endcapture rc 0; 1"
-# the MNNVL workspace (VMM + multicast), per call, in warm-up and inside the capture (test doubles only:
-# its ranks read each other's memory through host pointers)
-if [ "$CPU_ONLY" = 1 ]; then
-  mnlines() { grep "^rank $2 construct capture\|^rank $2 endcapture" "$T/$1.out" | sed "s/^rank $2 //" | tr '\n' ';'; }
-  served() { cat "$T/$1.logs"/*r$2.jsonl 2>/dev/null | grep '"ev":"memo"' | grep -o '"call":"[A-Za-z_]*","decision":"serve"' | cut -d'"' -f4 | sort | uniq -c | awk '{ printf "%s:%s ", $2, $1 }'; }
-  mrun bare mn.bare $MPIRUN "$S/mnnvl" fabric symmetric
-  mrun 1 mn.fab $MPIRUN "$S/mnnvl" fabric symmetric
-  mrun 1 mn.fab.asym $MPIRUN "$S/mnnvl" fabric asymmetric
-  mrun 1 mn.posix $MPIRUN "$S/mnnvl" posix symmetric
-  expect_eq "mnnvl: without capguard the rebuilt VMM workspace's device sync ruins the capture (VMM calls themselves are legal)" \
-    "$(mnlines mn.bare 0)" "construct capture rc FAIL cudaDeviceSynchronize 900;endcapture rc 901;"
-  expect_eq "mnnvl/fabric: CAPGUARD=1, both ranks' rebuilt workspaces are served, the capture completes, each rank reads every rank's memory" \
-    "$(mnlines mn.fab 0)$(mnlines mn.fab 1)" "construct capture rc OK sum 3;endcapture rc 0;construct capture rc OK sum 3;endcapture rc 0;"
-  expect_eq "mnnvl/fabric: served: the handle, the range, both mappings, the peer's import (by its FABRIC bytes), the multicast object, the exchange and the barriers" \
-    "$(served mn.fab 1)" "MPI_Allgather:1 MPI_Barrier:3 MPI_Comm_split:1 cuMemAddressReserve:1 cuMemCreate:1 cuMemImportFromShareableHandle:1 cuMemMap:2 cuMulticastCreate:1 "
-  expect_eq "mnnvl/fabric asymmetric: a workspace that grows is never served the smaller one: its new handle's exchange is refused by name; the other rank completes" \
-    "$(mnlines mn.fab.asym 1) $(served mn.fab.asym 1 | grep -c cuMemCreate) $(mnlines mn.fab.asym 0)" \
-    "construct capture rc FAIL MPI_Allgather 16;endcapture rc 0; 0 construct capture rc OK sum 3;endcapture rc 0;"
-  expect_eq "mnnvl/posix: an exported fd keeps one number, kept open, for its allocation's life: the (pid, fd) exchange inside the capture is answered and each peer's pidfd_getfd finds it" \
-    "$(mnlines mn.posix 0)$(mnlines mn.posix 1) $(served mn.posix 0 | grep -o 'MPI_Allgather:1') $(served mn.posix 1 | grep -o 'MPI_Allgather:1')" \
-    "construct capture rc OK sum 3;endcapture rc 0;construct capture rc OK sum 3;endcapture rc 0; MPI_Allgather:1 MPI_Allgather:1"
-fi
-# the Python seed with the same workspace (mpi4py, ctypes to the driver, POSIX fds through pidfd_getfd)
-mpipy=""
-for py in python3 /usr/bin/python3; do
-  "$py" -c 'import mpi4py' 2>/dev/null && { mpipy=$py; break; }
-done
-if [ -z "$mpipy" ]; then
-  [ "$CPU_ONLY" = 1 ] && bad "python vmm seed" "no python3 with mpi4py (scripts/deps.sh test installs python3-mpi4py)"
-else
-  pvlines() { grep "^rank $2 construct capture\|^rank $2 endcapture" "$T/$1.out" | sed "s/^rank $2 //" | tr '\n' ';'; }
-  for api in ctypes $([ "$CPU_ONLY" = 1 ] || echo bindings); do
-    mrun bare pv.$api.bare $MPIRUN "$mpipy" "$ROOT/tests/scenarios/py_vmm_seed.py" $api symmetric
-    mrun 1 pv.$api $MPIRUN "$mpipy" "$ROOT/tests/scenarios/py_vmm_seed.py" $api symmetric
-    mrun 1 pv.$api.asym $MPIRUN "$mpipy" "$ROOT/tests/scenarios/py_vmm_seed.py" $api asymmetric
-    expect_eq "python vmm seed ($api): without capguard the rebuilt workspace's sync ruins the capture on every rank" \
-      "$(pvlines pv.$api.bare 0)$(pvlines pv.$api.bare 1)" \
-      "construct capture rc FAIL cudaDeviceSynchronize 900;endcapture rc 901;construct capture rc FAIL cudaDeviceSynchronize 900;endcapture rc 901;"
-    expect_eq "python vmm seed ($api): CAPGUARD=1, both ranks' rebuilt workspaces are served and the capture completes" \
-      "$(pvlines pv.$api 0)$(pvlines pv.$api 1)" "construct capture rc OK;endcapture rc 0;construct capture rc OK;endcapture rc 0;"
-    expect_eq "python vmm seed ($api): the rank whose workspace grows inside the capture gets a named error; the other completes" \
-      "$(pvlines pv.$api.asym 1) $(grep -c '\[rank 1 .*MPI_Allgatherv(.*not answerable from the memo.*rejected' "$T/pv.$api.asym.err") $(pvlines pv.$api.asym 0)" \
-      "construct capture rc FAIL MPI 16;endcapture rc 0; 1 construct capture rc OK;endcapture rc 0;"
-  done
-fi
-mrun 1 mc.ref1 $MPIRUN "$S/memo_cases" refcount
-expect_eq "memo capture (default): outside a capture a repeat runs for real" "$(grep -c 'fact c2_equals_c1 0' "$T/mc.ref1.out")" "2"
-fi
 
 # ---- the driver's error log as the test doubles give it and as the H200 gave it ----
 # (the callback's messages and thread, per failing call; the buffer's lines carry times and tids)
@@ -543,6 +392,158 @@ for r in $(seq 0 $((LZN - 1))); do
 done
 expect_eq "lazy init: CAPGUARD=1 names each rank's init at its site, before it runs relaxed; every capture ends 0" \
   "$(grep -c 'ncclCommInitRank(.*during capture 1 (global.*not served from the memo.*policy auto: run with the thread relaxed (said before the call, which may not return)\. at lazy_init+0x' "$T/lz.auto.err") $(log lz.auto | grep -c '"ev":"capture_end",.*"rc":0')" "$LZN $LZN"
+fi
+
+[ "$CPU_ONLY" = 1 ] || { echo "$pass passed, $fail failed"; [ "$fail" = 0 ]; exit; }
+EXTRA_ENV="CAPGUARD_STACK_DEPTH=abc" run 1 c.depth "$S/sync_inside" device
+grep -q 'CAPGUARD_STACK_DEPTH="abc" is not valid (accepted: 0..64); using the default "12"' "$T/c.depth.err" &&
+  [ "$(rcs c.depth)" = "sync=0 end=0" ] && ok "config: a bad number is named with what is accepted, and the run goes on" ||
+  bad "config: bad number" "$(head -2 "$T/c.depth.err")"
+run bogus c.mode "$S/sync_inside" device
+grep -q 'CAPGUARD="bogus" is not valid (accepted: 0|1|auto|observe|reject|defer|relax); using the default "0"' "$T/c.mode.err" &&
+  [ "$(rcs c.mode)" = "sync=900 end=901" ] && ok "config: a bad CAPGUARD is named and capguard stays off" ||
+  bad "config: bad CAPGUARD" "$(head -2 "$T/c.mode.err")"
+EXTRA_ENV="CAPGUARD_POLICY=SYNC:maybe,cudaDeviceSynchronize:reject" run 1 c.pol "$S/sync_inside" device
+grep -q 'CAPGUARD_POLICY item "SYNC:maybe" is not valid' "$T/c.pol.err" && [ "$(rcs c.pol)" = "sync=900 end=0" ] &&
+  ok "config: a bad policy item is named; the good one (entry point reject) applies" || bad "config: policy list" "$(rcs c.pol) $(head -2 "$T/c.pol.err")"
+EXTRA_ENV="CAPGUARD_POLICY=SYNC:reject,cudaDeviceSynchronize:observe" run 1 c.over "$S/sync_inside" device
+expect_eq "config: an entry-point policy overrides its class" "$(rcs c.over)" "sync=900 end=901"
+EXTRA_ENV="CAPGUARD_POLCY=SYNC:reject" run 1 c.typo "$S/sync_inside" device
+grep -q 'unknown variable CAPGUARD_POLCY' "$T/c.typo.err" && ok "config: a misspelt variable is named" || bad "config: typo" "$(head -2 "$T/c.typo.err")"
+EXTRA_ENV="CAPGUARD_LOG_FILE=run-%r-%p.jsonl" run 1 c.file "$S/sync_inside" device
+ls "$T/c.file.logs" | grep -q '^run-0-[0-9]*\.jsonl$' && ok "config: CAPGUARD_LOG_FILE expands %r and %p" || bad "config: log file" "$(ls "$T/c.file.logs")"
+EXTRA_ENV="RANK=3 WORLD_SIZE=4" run 1 c.rank "$S/sync_inside" device
+log c.rank | grep -q '"ev":"violation".*"world_size":4' && log c.rank | grep -q '"rank":3' &&
+  grep -q '\[rank 3 ' "$T/c.rank.err" && ok "config: rank and world size come from torchrun's variables" || bad "config: rank" "$(head -2 "$T/c.rank.err")"
+
+# ---- communicators and workspaces: the seed, under real Open MPI, two ranks ----
+seedlines() { grep -E "^rank $2 (construct|endcapture|replay|done)" "$T/$1.out" | sed "s/^rank $2 //" | tr '\n' ';'; }
+if [ "$CPU_ONLY" = 1 ] || [ "${CG_GPU_NRANKS:-1}" -ge 2 ]; then
+for p in ipc nccl; do
+  mrun bare "seed.$p.bare" $MPIRUN "$S/seed" $p symmetric
+  mrun 1 "seed.$p.auto" $MPIRUN "$S/seed" $p symmetric
+  fail_call=$([ $p = ipc ] && echo "cudaMalloc 900" || echo "ncclCommInitRank")
+  for r in 0 1; do
+    seedlines "seed.$p.bare" $r | grep -q "^construct capture rc FAIL $fail_call.*endcapture rc 901;.*done;" &&
+      ok "seed/$p: without capguard, rank $r's wrapper rebuilt inside the capture fails and ruins it" ||
+      bad "seed/$p bare rank $r" "$(seedlines "seed.$p.bare" $r)"
+    expect_eq "seed/$p: CAPGUARD=1, rank $r's rebuilt wrapper is served, the capture completes and replays" \
+      "$(seedlines "seed.$p.auto" $r)" "construct capture rc OK;endcapture rc 0;replay 1 result 3;replay 2 result 3;done;"
+  done
+  key=$([ $p = ipc ] && echo "MPI_Comm_split" || echo "ncclCommInitRank")
+  expect_eq "seed/$p: every rank's summary shows the repeated init, 4 times, once served" \
+    "$(grep -c "4 x init of $key rank=[01] world=2 .*(1 served from the memo" "$T/seed.$p.auto.err")" "2"
+  # (only rank 0 asks for the NCCL unique id: that call is rank 0's alone)
+  decisions() { cat "$T/seed.$p.auto.logs"/*r$1.jsonl | grep '"ev":"memo"' | grep -v ncclGetUniqueId |
+    grep -o '"call":"[A-Za-z_]*","decision":"[a-z_]*","key":"' | md5sum; }
+  n=$(cat "$T/seed.$p.auto.logs"/*r0.jsonl | grep '"ev":"memo"' | grep -c '"key":"[^"]')
+  expect_eq "seed/$p: every memo decision is logged with its key ($n on rank 0), the same sequence on both ranks" "$(decisions 0)" "$(decisions 1)"
+done
+log seed.ipc.auto | grep -q '"ev":"memo","call":"MPI_Allgather","decision":"serve"' &&
+  log seed.ipc.auto | grep -q '"ev":"memo","call":"cudaIpcOpenMemHandle","decision":"serve"' &&
+  log seed.ipc.auto | grep -q '"ev":"memo","call":"cudaMalloc","decision":"serve"' &&
+  log seed.ipc.auto | grep -q '"ev":"memo","call":"MPI_Barrier","decision":"serve"' &&
+  ok "seed/ipc: the split, the workspace, the handle allgather, the IPC mapping and the barrier are served" ||
+  bad "seed/ipc served" "$(log seed.ipc.auto | grep '"decision":"serve"' | cut -c1-200 | head -5)"
+log seed.nccl.auto | grep -q '"call":"ncclGetUniqueId","decision":"serve"' &&
+  log seed.nccl.auto | grep -q '"call":"MPI_Bcast","decision":"serve"' &&
+  ok "seed/nccl: the unique id and its broadcast are answered from the record" || bad "seed/nccl served" "$(log seed.nccl.auto | grep serve | head -3)"
+# one rank's memo misses (its capture-time wrapper is for another dtype, on a new thread)
+mrun 1 seed.asym $MPIRUN "$S/seed" ipc asymmetric
+expect_eq "seed/asymmetric: the rank whose memo misses gets a named error, not a hang" \
+  "$(seedlines seed.asym 1 | cut -d';' -f1,2,5)" "construct capture rc FAIL MPI_Allgather 16;endcapture rc 0;done"
+expect_eq "seed/asymmetric: the other rank completes" "$(seedlines seed.asym 0)" \
+  "construct capture rc OK;endcapture rc 0;replay 1 result 3;replay 2 result 3;done;"
+grep -q '\[rank 1 .*MPI_Allgather(MPI_Allgather comm=#[0-9]* .*not answerable from the memo.*rejected (returned 16' "$T/seed.asym.err" &&
+  ok "seed/asymmetric: stderr names the rank, the collective, its communicator and key" || bad "seed/asymmetric stderr" "$(grep MPI_Allgather "$T/seed.asym.err" | head -2)"
+mrun observe seed.observe $MPIRUN "$S/seed" ipc symmetric
+expect_eq "seed: CAPGUARD=observe changes nothing (memo off unless asked), yet reports the repeats" \
+  "$(grep -v warmup "$T/seed.observe.out") $(grep -c 'repeated (4 times).*run for real' "$T/seed.observe.err")" \
+  "$(grep -v warmup "$T/seed.ipc.bare.out") 2"
+expect_eq "seed/asymmetric: the logs show the divergence: rank 0's allgather served, rank 1's a miss" \
+  "$(cat "$T/seed.asym.logs"/*r0.jsonl | grep -o '"call":"MPI_Allgather","decision":"[a-z]*"' | tail -1) $(cat "$T/seed.asym.logs"/*r1.jsonl | grep -o '"call":"MPI_Allgather","decision":"[a-z]*"' | tail -1)" \
+  '"call":"MPI_Allgather","decision":"serve" "call":"MPI_Allgather","decision":"miss"'
+# scopes
+EXTRA_ENV="CAPGUARD_MEMO=off" mrun 1 seed.off $MPIRUN "$S/seed" ipc symmetric
+expect_eq "memo off: nothing is served, the capture-time split is refused by name on every rank" \
+  "$(seedlines seed.off 0 | cut -d';' -f1,2) $(seedlines seed.off 1 | cut -d';' -f1,2)" \
+  "construct capture rc FAIL MPI_Comm_split 16;endcapture rc 0 construct capture rc FAIL MPI_Comm_split 16;endcapture rc 0"
+EXTRA_ENV="CAPGUARD_MEMO=off" mrun 1 mc.repeat $MPIRUN "$S/memo_cases" repeat
+expect_eq "memo off: every repeated initialisation is still reported, with both sites and the count" \
+  "$(log mc.repeat | grep -c '"ev":"repeat","call":"MPI_Comm_split".*"count":[23],"served":0,"first_site":".*","site":')" "4"
+EXTRA_ENV="CAPGUARD_MEMO=always" mrun 1 mc.splits $MPIRUN "$S/memo_cases" splits
+expect_eq "memo always: two splits of equal size, different colors, stay distinct" \
+  "$(grep -E 'fact (same_handle|a2_b2_same_handle|a2_b2_ident|sum_color0|sum_color1)' "$T/mc.splits.out" | sed 's/^rank [0-9]* //' | sort | uniq -c | awk '{ print $1, $3, $4 }' | tr '\n' ' ')" \
+  "2 a2_b2_ident 0 2 a2_b2_same_handle 0 2 same_handle 0 2 sum_color0 1 2 sum_color1 21 "
+EXTRA_ENV="CAPGUARD_MEMO=always" mrun 1 mc.ref $MPIRUN "$S/memo_cases" refcount
+expect_eq "memo always: a repeat is served the same communicator, reference-counted; the real free runs once" \
+  "$(grep -c -E 'fact (c2_equals_c1|c2_usable_after_one_free|freed_ok) 1' "$T/mc.ref.out") $(log mc.ref | grep -c '"call":"MPI_Comm_free","decision":"release"')" "6 2"
+EXTRA_ENV="CAPGUARD_MEMO=off CAPGUARD_POLICY=COMM_INIT:observe" mrun 1 seed.obs $MPIRUN "$S/seed" ipc symmetric
+expect_eq "policy override: COMM_INIT:observe lets the capture-time split run for real; the allgather is still refused" \
+  "$(seedlines seed.obs 0 | cut -d';' -f1) $(seedlines seed.obs 1 | cut -d';' -f1)" \
+  "construct capture rc FAIL MPI_Allgather 16 construct capture rc FAIL MPI_Allgather 16"
+# 3 warm-up wrappers, each with its own communicator, one allreduce each; the last one is served
+# to the capture-time wrapper and gets the captured allreduce too (int32 = ncclInt32 = 2)
+expect_eq "nccl: collectives are counted per communicator, call and dtype" \
+  "$(cat "$T/seed.nccl.auto.logs"/*r0.jsonl | grep '"ev":"summary_nccl"' | grep -o '"what":"ncclAllReduce comm=#[0-9]* dtype=2","count":[0-9]*' | sed 's/comm=#[0-9]*/comm/' | tr '\n' ' ')" \
+  '"what":"ncclAllReduce comm dtype=2","count":1 "what":"ncclAllReduce comm dtype=2","count":1 "what":"ncclAllReduce comm dtype=2","count":2 '
+# point to point (TensorRT-LLM's group barrier and broadcast), per call, in warm-up and in the capture
+p2plines() { grep "^rank $2 construct capture\|^rank $2 endcapture" "$T/$1.out" | sed "s/^rank $2 //" | tr '\n' ';'; }
+mrun 1 p2p.sym $MPIRUN "$S/p2p" symmetric
+mrun 1 p2p.asym $MPIRUN "$S/p2p" asymmetric
+expect_eq "p2p: CAPGUARD=1, the repeated MPI_Send/Recv broadcast and Isend/Irecv+Wait barrier inside the capture are answered on both ranks" \
+  "$(p2plines p2p.sym 0)$(p2plines p2p.sym 1) $(log p2p.sym | grep -c '"ev":"memo","call":"MPI_\(Send\|Recv\|Isend\|Irecv\)","decision":"serve"')" \
+  "construct capture rc 0 handle A token 11;endcapture rc 0;construct capture rc 0 handle A token 10;endcapture rc 0; 6"
+expect_eq "p2p: a send whose bytes are new inside the capture is refused by name on its rank (the receiver is answered the recorded bytes)" \
+  "$(p2plines p2p.asym 0) $(grep -c '\[rank 0 .*MPI_Send(MPI_Send comm=WORLD n=64 peer=1 site=.*not answerable from the memo.*rejected (returned 16' "$T/p2p.asym.err")" \
+  "construct capture rc 16 handle B token -1;endcapture rc 0; 1"
+# the MNNVL workspace (VMM + multicast), per call, in warm-up and inside the capture (test doubles only:
+# its ranks read each other's memory through host pointers)
+if [ "$CPU_ONLY" = 1 ]; then
+  mnlines() { grep "^rank $2 construct capture\|^rank $2 endcapture" "$T/$1.out" | sed "s/^rank $2 //" | tr '\n' ';'; }
+  served() { cat "$T/$1.logs"/*r$2.jsonl 2>/dev/null | grep '"ev":"memo"' | grep -o '"call":"[A-Za-z_]*","decision":"serve"' | cut -d'"' -f4 | LC_ALL=C sort | uniq -c | awk '{ printf "%s:%s ", $2, $1 }'; }
+  mrun bare mn.bare $MPIRUN "$S/mnnvl" fabric symmetric
+  mrun 1 mn.fab $MPIRUN "$S/mnnvl" fabric symmetric
+  mrun 1 mn.fab.asym $MPIRUN "$S/mnnvl" fabric asymmetric
+  mrun 1 mn.posix $MPIRUN "$S/mnnvl" posix symmetric
+  expect_eq "mnnvl: without capguard the rebuilt VMM workspace's device sync ruins the capture (VMM calls themselves are legal)" \
+    "$(mnlines mn.bare 0)" "construct capture rc FAIL cudaDeviceSynchronize 900;endcapture rc 901;"
+  expect_eq "mnnvl/fabric: CAPGUARD=1, both ranks' rebuilt workspaces are served, the capture completes, each rank reads every rank's memory" \
+    "$(mnlines mn.fab 0)$(mnlines mn.fab 1)" "construct capture rc OK sum 3;endcapture rc 0;construct capture rc OK sum 3;endcapture rc 0;"
+  expect_eq "mnnvl/fabric: served: the handle, the range, both mappings, the peer's import (by its FABRIC bytes), the multicast object, the exchange and the barriers" \
+    "$(served mn.fab 1)" "MPI_Allgather:1 MPI_Barrier:3 MPI_Comm_split:1 cuMemAddressReserve:1 cuMemCreate:1 cuMemImportFromShareableHandle:1 cuMemMap:2 cuMulticastCreate:1 "
+  expect_eq "mnnvl/fabric asymmetric: a workspace that grows is never served the smaller one: its new handle's exchange is refused by name; the other rank completes" \
+    "$(mnlines mn.fab.asym 1) $(served mn.fab.asym 1 | grep -c cuMemCreate) $(mnlines mn.fab.asym 0)" \
+    "construct capture rc FAIL MPI_Allgather 16;endcapture rc 0; 0 construct capture rc OK sum 3;endcapture rc 0;"
+  expect_eq "mnnvl/posix: an exported fd keeps one number, kept open, for its allocation's life: the (pid, fd) exchange inside the capture is answered and each peer's pidfd_getfd finds it" \
+    "$(mnlines mn.posix 0)$(mnlines mn.posix 1) $(served mn.posix 0 | grep -o 'MPI_Allgather:1') $(served mn.posix 1 | grep -o 'MPI_Allgather:1')" \
+    "construct capture rc OK sum 3;endcapture rc 0;construct capture rc OK sum 3;endcapture rc 0; MPI_Allgather:1 MPI_Allgather:1"
+fi
+# the Python seed with the same workspace (mpi4py, ctypes to the driver, POSIX fds through pidfd_getfd)
+mpipy=""
+for py in python3 /usr/bin/python3; do
+  "$py" -c 'import mpi4py' 2>/dev/null && { mpipy=$py; break; }
+done
+if [ -z "$mpipy" ]; then
+  [ "$CPU_ONLY" = 1 ] && bad "python vmm seed" "no python3 with mpi4py (scripts/deps.sh test installs python3-mpi4py)"
+else
+  pvlines() { grep "^rank $2 construct capture\|^rank $2 endcapture" "$T/$1.out" | sed "s/^rank $2 //" | tr '\n' ';'; }
+  for api in ctypes $([ "$CPU_ONLY" = 1 ] || echo bindings); do
+    mrun bare pv.$api.bare $MPIRUN "$mpipy" "$ROOT/tests/scenarios/py_vmm_seed.py" $api symmetric
+    mrun 1 pv.$api $MPIRUN "$mpipy" "$ROOT/tests/scenarios/py_vmm_seed.py" $api symmetric
+    mrun 1 pv.$api.asym $MPIRUN "$mpipy" "$ROOT/tests/scenarios/py_vmm_seed.py" $api asymmetric
+    expect_eq "python vmm seed ($api): without capguard the rebuilt workspace's sync ruins the capture on every rank" \
+      "$(pvlines pv.$api.bare 0)$(pvlines pv.$api.bare 1)" \
+      "construct capture rc FAIL cudaDeviceSynchronize 900;endcapture rc 901;construct capture rc FAIL cudaDeviceSynchronize 900;endcapture rc 901;"
+    expect_eq "python vmm seed ($api): CAPGUARD=1, both ranks' rebuilt workspaces are served and the capture completes" \
+      "$(pvlines pv.$api 0)$(pvlines pv.$api 1)" "construct capture rc OK;endcapture rc 0;construct capture rc OK;endcapture rc 0;"
+    expect_eq "python vmm seed ($api): the rank whose workspace grows inside the capture gets a named error; the other completes" \
+      "$(pvlines pv.$api.asym 1) $(grep -c '\[rank 1 .*MPI_Allgatherv(.*not answerable from the memo.*rejected' "$T/pv.$api.asym.err") $(pvlines pv.$api.asym 0)" \
+      "construct capture rc FAIL MPI 16;endcapture rc 0; 1 construct capture rc OK;endcapture rc 0;"
+  done
+fi
+mrun 1 mc.ref1 $MPIRUN "$S/memo_cases" refcount
+expect_eq "memo capture (default): outside a capture a repeat runs for real" "$(grep -c 'fact c2_equals_c1 0' "$T/mc.ref1.out")" "2"
 fi
 
 # ---- an MPI of unknown ABI: forwarded untouched ----

@@ -15,7 +15,6 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include "memo.h"
 #include "module.h"
@@ -131,20 +130,17 @@ static int vmm_map_key(struct cg_call *c, char *key, size_t n)
     return 0;
 }
 
-/* The identity of what is imported: a FABRIC handle's bytes, a POSIX fd's file (fd numbers are
- * never identities: the same allocation arrives under a new number each time). */
+/* The identity of what is imported: a FABRIC handle's bytes. A POSIX fd has none: its number is
+ * new each time, and its file too is no identity (on an H200 every exported fd is an open of
+ * /dev/nvidiactl: docs/gpu-runs/2026-12-02-h200-issue14.md), so such an import is never served:
+ * it is legal during a capture and runs for real (the served range's held mapping of the previous
+ * import is then unmapped first: decide_vmm_map). */
 static int vmm_import_key(struct cg_call *c, char *key, size_t n)
 {
-    struct stat st;
-    if (c->a[2] == CG_VMM_FABRIC && c->a[1]) {
-        snprintf(key, n, "cuMemImportFromShareableHandle fabric=%016llx dtype=ANY",
-                 (unsigned long long)cg_hash_bytes((const void *)c->a[1], 64, CG_HASH_SEED));
-        return 0;
-    }
-    if (c->a[2] != CG_VMM_POSIX_FD || fstat((int)(intptr_t)c->a[1], &st) != 0)
+    if (c->a[2] != CG_VMM_FABRIC || !c->a[1])
         return -1;
-    snprintf(key, n, "cuMemImportFromShareableHandle file=%llx:%llx dtype=ANY site=%016llx", (unsigned long long)st.st_dev,
-             (unsigned long long)st.st_ino, (unsigned long long)cg_memo_site(c));
+    snprintf(key, n, "cuMemImportFromShareableHandle fabric=%016llx dtype=ANY",
+             (unsigned long long)cg_hash_bytes((const void *)c->a[1], 64, CG_HASH_SEED));
     return 0;
 }
 

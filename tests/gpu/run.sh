@@ -84,7 +84,7 @@ for k in dyn static; do
 done
 
 echo "== PyTorch inside torch.cuda.graph"
-for v in clean sync item print lazy; do
+for v in clean sync item print lazy setlimit; do
   for mode in bare 1 reject observe; do
     if [ $mode = bare ]; then
       o=$(timeout 300 $PY tests/gpu/torch_capture.py $v 2>"$W/torch.$v.$mode.err")
@@ -95,6 +95,7 @@ for v in clean sync item print lazy; do
     printf 'torch %-5s %-8s | %s\n' "$v" "$mode" "$(echo "$o" | grep outcome | tr '\n' ' ')"
     grep '^capguard: \[' "$W/torch.$v.$mode.err" | head -3 | cut -c1-700
     cat "$W/torch.$v.$mode.logs"/*.jsonl 2>/dev/null | grep '"ev":"violation"' | grep -o '"python":\[[^]]*\]' | head -2
+    cat "$W/torch.$v.$mode.logs"/*.jsonl 2>/dev/null | grep '"ev":"witness"' | grep -o '"entry":"[A-Za-z_0-9]*","code":[0-9]*\|"python":\[[^]]*\]' | head -2
   done
 done
 

@@ -5,6 +5,9 @@ argv[1]: sync  -> torch.cuda.synchronize() inside the capture
          print -> print(y) inside the capture (the sync is deep inside torch's _tensor_str.py)
          lazy  -> a one-rank torch.distributed NCCL group whose first all_reduce (the lazy
                   communicator init) runs inside the capture
+         setlimit -> cuda-bindings' cuCtxSetLimit inside the capture: a call capguard does not
+                  hook (cuda-bindings reaches it through cuGetProcAddress); named from the
+                  driver's error log
          clean -> nothing unsafe (the control)
 Prints "outcome ..." lines: whether the capture completed, the replay's result, or the error.
 """
@@ -36,6 +39,11 @@ try:
             print(y)  # LINE_PRINT
         elif variant == "lazy":
             dist.all_reduce(y)  # LINE_LAZY
+        elif variant == "setlimit":
+            from cuda.bindings import driver
+
+            err, = driver.cuCtxSetLimit(driver.CUlimit.CU_LIMIT_STACK_SIZE, 4096)  # LINE_SETLIMIT
+            print("outcome setlimit", int(err))
     print("outcome capture completed")
     x.fill_(3)
     g.replay()
