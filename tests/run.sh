@@ -309,7 +309,8 @@ mrun() { # mrun MODE TAG CMD...: like run, under mpirun; the output sorted by ra
 
 # ---- the driver's error log as the test doubles give it and as the H200 gave it ----
 # (the callback's messages and thread, per failing call; the buffer's lines carry times and tids)
-if [ -x "$S/logs_probe" ]; then
+if [ "$STATIC" = 1 ]; then :  # the probe is built against the dynamic runtime only
+elif [ -x "$S/logs_probe" ]; then
   (cd "$T" && LD_LIBRARY_PATH="$FAKES" timeout 60 env -u CAPGUARD "$S/logs_probe" >"$T/logs_probe.out" 2>&1)
   probe_lines() { grep -E '^(cb|rc) ' "$1"; }
   expect_eq "driver error log: each failing call's messages, levels and calling thread are the H200's (tests/fakes/logs_probe.h200.txt)" \
@@ -330,20 +331,24 @@ run observe uh.obs "$S/unhooked" setlimit
 EXTRA_ENV="CAPGUARD_WITNESS=0" run 1 uh.off "$S/unhooked" setlimit
 run 1 uh.thread "$S/unhooked" thread
 run 1 uh.clean "$S/unhooked" clean
+run 1 uh.benign "$S/unhooked" benign
 expect_eq "witness: capguard changes nothing of an unhooked call's result (bare | CAPGUARD=1 | observe)" \
   "$(rcs uh.bare) | $(rcs uh.auto) | $(rcs uh.obs)" "call=900 end=901 | call=900 end=901 | call=900 end=901"
 expect_eq "witness: the unhooked cudaDeviceSetLimit is named as it fails: its driver entry point, code, capture, the driver's reason and its site" \
   "$(grep -c 'capguard: \[rank 0 pid [0-9]* tid [0-9]*\] cuCtxSetLimit returned 900 (CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED) during capture 1, a call capguard does not hook; the driver.s error log: "API call conflicts with a stream capture sequence initiated from the calling thread"\. at unhooked+0x' "$T/uh.auto.err")" "1"
 expect_eq "witness: ... and kept as the capture's cause (without the witness: 'a call capguard did not see')" \
-  "$(grep -c 'capture 1 was invalidated (901), caused by cuCtxSetLimit (not hooked; the driver.s error log) at unhooked+0x' "$T/uh.auto.err") $(grep -c 'capture 1 was invalidated (901) by a call capguard did not see' "$T/uh.off.err")" "1 1"
-log uh.auto | grep -q '"ev":"witness","entry":"cuCtxSetLimit","code":900,"code_name":"CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED","message":"API call conflicts with a stream capture sequence initiated from the calling thread","capture":1,"inside":null,"site":"unhooked+0x[0-9a-f]*","native":\[{"module":"unhooked"' &&
-  log uh.auto | grep -q '"ev":"capture_end",.*"rc":901,"cause":"cuCtxSetLimit (not hooked' &&
+  "$(grep -c 'capture 1 was invalidated (901), caused by cuCtxSetLimit (900, not hooked; the driver.s error log) at unhooked+0x' "$T/uh.auto.err") $(grep -c 'capture 1 was invalidated (901) by a call capguard did not see' "$T/uh.off.err")" "1 1"
+log uh.auto | grep -q '"ev":"witness","entry":"cuCtxSetLimit","code":900,"code_name":"CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED","message":"API call conflicts with a stream capture sequence initiated from the calling thread","concerns_capture":true,"capture":1,"inside":null,"site":"unhooked+0x[0-9a-f]*","native":\[{"module":"unhooked"' &&
+  log uh.auto | grep -q '"ev":"capture_end",.*"rc":901,"cause":"cuCtxSetLimit (900, not hooked' &&
   ok "witness: the log's witness event has the entry point, code, capture, message and native frames; the capture's end has the cause" ||
   bad "witness: log" "$(log uh.auto | grep -E 'witness|capture_end' | cut -c1-400)"
 grep -q "tid [0-9]*\] cuCtxSetLimit returned 900 .*during capture 1, a call capguard does not hook; the driver.s error log: \"API call conflicts with a stream capture sequence initiated from another thread\"" "$T/uh.thread.err" &&
   [ "$(log uh.thread | grep '"ev":"witness"' | grep -o '"tid":[0-9]*')" != "$(log uh.thread | grep '"ev":"capture_begin"' | grep -o '"tid":[0-9]*')" ] &&
   ok "witness: another thread's unhooked call during a Global capture is named on that thread, with the capture it ruined" ||
   bad "witness: other thread" "$(grep capguard "$T/uh.thread.err" | head -3)"
+expect_eq "witness: a failure that concerns no capture (code 1) is only logged; the capture error after it is named and is the cause" \
+  "$(rcs uh.benign) $(grep -c 'returned 1 ' "$T/uh.benign.err") $(grep -c 'caused by cuCtxSetLimit (900, ' "$T/uh.benign.err") $(log uh.benign | grep -c '"ev":"witness","entry":"cuCtxSetLimit","code":1,.*"concerns_capture":false')" \
+  "benign=1 call=900 end=901 0 1 1"
 expect_eq "witness: a capture with nothing wrong in it: no witness line, no witness event" \
   "$(grep -c 'error log' "$T/uh.clean.err") $(log uh.clean | grep -c '"ev":"witness"')" "0 0"
 if [ "$CPU_ONLY" = 1 ]; then
@@ -357,7 +362,7 @@ if [ "$STATIC" = 0 ] && command -v python3 >/dev/null; then
   for gil in gil nogil; do
     run 1 uh.py.$gil python3 "$ROOT/tests/scenarios/py_capture.py" $gil setlimit
     grep -q "cuCtxSetLimit returned 900 .* at py_capture.py:$wline in step\$" "$T/uh.py.$gil.err" &&
-      grep -q "caused by cuCtxSetLimit (not hooked; the driver.s error log) at py_capture.py:$wline in step" "$T/uh.py.$gil.err" &&
+      grep -q "caused by cuCtxSetLimit (900, not hooked; the driver.s error log) at py_capture.py:$wline in step" "$T/uh.py.$gil.err" &&
       ok "witness: python ($gil): the unhooked call is named at its Python line, the callback running in the failing thread" ||
       bad "witness: python $gil" "$(grep capguard "$T/uh.py.$gil.err" | head -3)"
   done

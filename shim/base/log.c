@@ -20,7 +20,8 @@
 
 #define CG_PAGE 4096
 static pthread_mutex_t write_mutex = PTHREAD_MUTEX_INITIALIZER;
-static off_t log_end; /* where the next line starts (write_mutex) */
+static off_t log_end; /* where the next line starts (write_mutex; atomic: a signal handler's dump
+                       * reads it, under the mutex, where TSan sees no mutex) */
 static int write_owner; /* the thread holding write_mutex (0: none): a signal handler on that thread never waits for it */
 static int log_fd = -1; /* published (release) only after the start line is written */
 static int log_failed;
@@ -189,14 +190,15 @@ static void emit(int fd, const char *head, size_t hn, const char *body, size_t b
     size_t len = hn + bn + 2, padn = 0;
     pthread_mutex_lock(&write_mutex);
     __atomic_store_n(&write_owner, cg_tid(), __ATOMIC_RELAXED);
-    size_t rem = CG_PAGE - (size_t)(log_end % CG_PAGE);
+    off_t at = __atomic_load_n(&log_end, __ATOMIC_RELAXED);
+    size_t rem = CG_PAGE - (size_t)(at % CG_PAGE);
     if (len <= CG_PAGE && len > rem) { /* rem >= 3: see the trailing spaces below */
         padn = rem;
         memcpy(pad, "{}", 2);
         memcpy(pad + 2, spaces, padn - 3);
         pad[padn - 1] = '\n';
     }
-    size_t end = (size_t)((log_end + (off_t)padn + (off_t)len) % CG_PAGE), trail = 0;
+    size_t end = (size_t)((at + (off_t)padn + (off_t)len) % CG_PAGE), trail = 0;
     if (end && CG_PAGE - end < 3 && len <= CG_PAGE)
         trail = CG_PAGE - end;
     memcpy(tail, "}  ", 1 + trail);
@@ -206,9 +208,9 @@ static void emit(int fd, const char *head, size_t hn, const char *body, size_t b
     ssize_t w = writev(fd, v + (padn ? 0 : 1), padn ? 4 : 3);
     struct stat st;
     if (w == (ssize_t)total)
-        log_end += (off_t)total;
+        __atomic_store_n(&log_end, at + (off_t)total, __ATOMIC_RELAXED);
     else if (fstat(fd, &st) == 0)
-        log_end = st.st_size;
+        __atomic_store_n(&log_end, st.st_size, __ATOMIC_RELAXED);
     __atomic_store_n(&write_owner, 0, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&write_mutex);
     if (w != (ssize_t)total)
@@ -273,7 +275,7 @@ static void open_log(void)
                              "\"rank_source\":%s,\"version\":\"" CG_VERSION "\",\"policy_default\":\"%s\"",
                              (double)time(NULL), qh, (int)getpid(), rank, world, qs, cg_policy_name(cg_cfg.mode));
             pthread_mutex_lock(&write_mutex);
-            log_end = fstat(fd, &st) == 0 ? st.st_size : 0;
+            __atomic_store_n(&log_end, fstat(fd, &st) == 0 ? st.st_size : 0, __ATOMIC_RELAXED);
             pthread_mutex_unlock(&write_mutex);
             emit(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1, "", 0);
             /* published only now: no thread writes an event line before the start line */

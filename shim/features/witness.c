@@ -5,9 +5,10 @@
  * ("API call conflicts with a stream capture sequence initiated from the calling thread"), then
  * "Returning 900 (CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED) from cuCtxSetLimit". So the failing
  * thread's frames and Python line are the call's own.
- * While a capture is active, a failure of an entry point capguard did not judge (depth 0: a call it
- * does not hook) is named on stderr and in the log (`witness`) and kept as the cause of the
- * captures it concerns, when nothing came first. One below the depth guard inside a judged NCCL or
+ * While a capture is active, a failure with a capture error (900..909) of an entry point capguard
+ * did not judge (depth 0: a call it does not hook) is named on stderr and in the log (`witness`)
+ * and kept as the cause of the captures it concerns, when nothing came first; other failures are
+ * only logged (the first CG_WITNESS_OTHER). One below the depth guard inside a judged NCCL or
  * MPI call is logged as happening inside that call (the call itself is the cause: report.c). One
  * inside a judged CUDA call is that call's own failure, which capguard already names: ignored.
  * Costs nothing when no error happens: the driver calls back only on errors.
@@ -21,13 +22,19 @@
 #include "pipeline.h"
 
 #define CG_WITNESS_SAID 32 /* stderr lines at most; the log keeps every one */
+#define CG_WITNESS_OTHER 64 /* log events at most for failures that do not concern a capture */
 #define CG_LOG_LEVEL_ERROR 0
 
 typedef void (*cg_log_cb)(void *data, int level, char *msg, size_t len);
 
 static __thread char reason[256]; /* the failing call's first message, until its "Returning ..." */
 static int registered;
-static unsigned said, seen;
+static unsigned said, seen, other;
+
+/* CUDA's capture errors (900 cudaErrorStreamCaptureUnsupported .. 909): a failure that concerns a
+ * capture. Others during a capture (cuda-bindings probing cuGetProcAddress for a newer version,
+ * NCCL looking for a kernel the GPU has no binary of: both measured on the H200) are logged only. */
+static int capture_code(int code) { return code >= 900 && code <= 909; }
 
 /* The libraries whose frames are the driver's and the runtime's, not the caller's. */
 static const char *const cuda_libs[] = {"libcuda.so", "libcudart", "libnvidia-", NULL};
@@ -50,16 +57,18 @@ static void name_failure(int code, const char *code_name, const char *entry, con
     cg_frames_json(pcs + k, n - k, native, sizeof native);
     cg_python_frames(&py, cg_cfg.py_depth);
     const char *site = py.brief[0] ? py.brief : brief;
+    int concerns = capture_code(code);
     char cause[sizeof ((struct cg_call_text *)0)->cause];
-    snprintf(cause, sizeof cause, "%s (not hooked; the driver's error log) at %s", entry, site);
-    uint64_t cap = cg_cap_witness(code, inside ? NULL : cause);
-    __atomic_add_fetch(&seen, 1, __ATOMIC_RELAXED);
+    snprintf(cause, sizeof cause, "%s (%d, not hooked; the driver's error log) at %s", entry, code, site);
+    uint64_t cap = cg_cap_witness(code, inside || !concerns ? NULL : cause);
+    if (concerns)
+        __atomic_add_fetch(&seen, 1, __ATOMIC_RELAXED);
     char where[96] = "";
     if (cap)
         snprintf(where, sizeof where, " during capture %llu", (unsigned long long)cap);
     else
         snprintf(where, sizeof where, " while a capture is active");
-    if (__atomic_add_fetch(&said, 1, __ATOMIC_RELAXED) <= CG_WITNESS_SAID) {
+    if (concerns && __atomic_add_fetch(&said, 1, __ATOMIC_RELAXED) <= CG_WITNESS_SAID) {
         char what[160];
         if (inside)
             snprintf(what, sizeof what, "inside %s, below capguard's depth guard", inside);
@@ -79,9 +88,9 @@ static void name_failure(int code, const char *code_name, const char *entry, con
     if (cap)
         snprintf(qcap, sizeof qcap, "%llu", (unsigned long long)cap);
     snprintf(body, sizeof body,
-             "\"ev\":\"witness\",\"entry\":%s,\"code\":%d,\"code_name\":%s,\"message\":%s,\"capture\":%s,"
-             "\"inside\":%s,\"site\":%s,\"native\":[%s],\"python\":[%s]",
-             qentry, code, qname, qwhy, qcap, qinside, qsite, native, py.python);
+             "\"ev\":\"witness\",\"entry\":%s,\"code\":%d,\"code_name\":%s,\"message\":%s,\"concerns_capture\":%s,"
+             "\"capture\":%s,\"inside\":%s,\"site\":%s,\"native\":[%s],\"python\":[%s]",
+             qentry, code, qname, qwhy, concerns ? "true" : "false", qcap, qinside, qsite, native, py.python);
     cg_log_event(body);
 }
 
@@ -108,6 +117,8 @@ static void on_log(void *data, int level, char *msg, size_t len)
         return;
     if (cg_tls.depth > 0 && (cg_tls.outer_lib == CG_LIB_RT || cg_tls.outer_lib == CG_LIB_DRV))
         return; /* a judged CUDA call's own failure: capguard names it itself */
+    if (!capture_code(code) && __atomic_add_fetch(&other, 1, __ATOMIC_RELAXED) > CG_WITNESS_OTHER)
+        return;
     name_failure(code, code_name, entry, why);
 }
 
@@ -140,13 +151,14 @@ static void witness_leave(struct cg_call *c)
 
 static void witness_summary(void)
 {
-    unsigned n = __atomic_load_n(&seen, __ATOMIC_RELAXED);
-    if (!n)
+    unsigned n = __atomic_load_n(&seen, __ATOMIC_RELAXED), o = __atomic_load_n(&other, __ATOMIC_RELAXED);
+    if (!n && !o)
         return;
-    char body[96];
-    snprintf(body, sizeof body, "\"ev\":\"summary_witness\",\"failures\":%u", n);
+    char body[128];
+    snprintf(body, sizeof body, "\"ev\":\"summary_witness\",\"failures\":%u,\"other_failures\":%u", n, o);
     cg_log_event(body);
-    cg_say("capguard: summary: %u failure%s during captures in calls capguard does not judge, named from the "
+    if (n)
+        cg_say("capguard: summary: %u failure%s during captures in calls capguard does not judge, named from the "
            "driver's error log\n", n, n == 1 ? "" : "s");
 }
 

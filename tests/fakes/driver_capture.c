@@ -467,8 +467,10 @@ FK_EXPORT CUresult cuCtxSetLimit(CUlimit limit, size_t value)
 	CUresult r;
 
 	(void)value;
-	if ((int)limit < 0 || (int)limit >= CU_LIMIT_MAX)
+	if ((int)limit < 0 || (int)limit >= CU_LIMIT_MAX) {
+		fk_log_error(CUDA_ERROR_INVALID_VALUE, "Invalid limit"); /* an error that concerns no capture */
 		return CUDA_ERROR_INVALID_VALUE;
+	}
 	pthread_mutex_lock(&fk_mu);
 	r = fk_rule_unsafe();
 	pthread_mutex_unlock(&fk_mu);

@@ -15,6 +15,7 @@
  * "child_hung" (by the parent); then "rc parent_end N" and "b_calls N" (B made calls); first of
  * all "parent_pid N" (which log is the parent's). */
 #include <poll.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <signal.h>
 #include <string.h>
@@ -130,8 +131,13 @@ int main(int argc, char **argv)
         close(fds[1]);
         struct pollfd pf = {.fd = fds[0], .events = POLLIN};
         int st = 0, hung = poll(&pf, 1, 3000) == 0;
-        if (hung)
+        if (hung) {
+            const char *cmd = getenv("CG_FORK_HUNG_CMD"); /* a debugging aid: "gdb -p %d -batch ..." */
+            char line[512];
+            if (cmd && snprintf(line, sizeof line, cmd, (int)pid) < (int)sizeof line && system(line) != 0)
+                printf("CG_FORK_HUNG_CMD failed\n");
             kill(pid, SIGKILL);
+        }
         waitpid(pid, &st, 0);
         close(fds[0]);
         if (hung)

@@ -32,6 +32,12 @@ libc = ctypes.CDLL(None, use_errno=True)
 rt = ctypes.CDLL("libcudart.so.13")
 
 
+def say(line):
+    """One line, one write (mpirun's output of two ranks never mixes within it)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 class Fail(Exception):
     def __init__(self, call, code):
         super().__init__(call)
@@ -221,12 +227,12 @@ class Wrapper:
 def build(drv, when, mult):
     try:
         w = Wrapper(drv, mult)
-        print("rank %d construct %s rc OK" % (rank, when), flush=True)
+        say("rank %d construct %s rc OK" % (rank, when))
         return w
     except Fail as e:
-        print("rank %d construct %s rc FAIL %s %d" % (rank, when, e.call, e.code), flush=True)
+        say("rank %d construct %s rc FAIL %s %d" % (rank, when, e.call, e.code))
     except MPI.Exception as e:
-        print("rank %d construct %s rc FAIL MPI %d" % (rank, when, e.Get_error_code()), flush=True)
+        say("rank %d construct %s rc FAIL MPI %d" % (rank, when, e.Get_error_code()))
     return None
 
 
@@ -244,12 +250,12 @@ if w:
     w.destroy()
 w = build(drv, "capture", 4 if mode == "asymmetric" and rank == world - 1 else 2)
 graph = ctypes.c_void_p()
-print("rank %d endcapture rc %d" % (rank, rt.cudaStreamEndCapture(stream, ctypes.byref(graph))), flush=True)
+say("rank %d endcapture rc %d" % (rank, rt.cudaStreamEndCapture(stream, ctypes.byref(graph))))
 comm.Barrier()
 if w:
     try:
         w.destroy()
     except Fail as e:
-        print("rank %d destroy rc FAIL %s %d" % (rank, e.call, e.code), flush=True)
+        say("rank %d destroy rc FAIL %s %d" % (rank, e.call, e.code))
 comm.Barrier()
-print("rank %d done" % rank, flush=True)
+say("rank %d done" % rank)

@@ -3,6 +3,8 @@
  * part 1: features/witness.c).
  *   setlimit  cudaDeviceSetLimit on the capturing thread (Global capture)
  *   thread    the same call from another thread, while the main thread captures (Global)
+ *   benign    first a failure that concerns no capture (an invalid limit: 1), then setlimit's (as
+ *             cuda-bindings' failing cuGetProcAddress probes come before a call, measured)
  *   clean     a capture with nothing wrong in it (the witness says nothing)
  * Prints "rc call N" and "rc end N". */
 #include <string.h>
@@ -25,7 +27,10 @@ int main(int argc, char **argv)
     MUST(cudaLaunchHostFunc(s, scen_noop, NULL));
     if (strcmp(v, "setlimit") == 0)
         set_limit(NULL);
-    else if (strcmp(v, "thread") == 0)
+    else if (strcmp(v, "benign") == 0) {
+        RC("benign", cudaDeviceSetLimit((enum cudaLimit)99, 0));
+        set_limit(NULL);
+    } else if (strcmp(v, "thread") == 0)
         scen_threads(1, set_limit);
     scen_end(s, "end");
     return 0;
