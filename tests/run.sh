@@ -347,7 +347,7 @@ grep -q "tid [0-9]*\] cuCtxSetLimit returned 900 .*during capture 1, a call capg
   ok "witness: another thread's unhooked call during a Global capture is named on that thread, with the capture it ruined" ||
   bad "witness: other thread" "$(grep capguard "$T/uh.thread.err" | head -3)"
 expect_eq "witness: a failure that concerns no capture (code 1) is only logged; the capture error after it is named and is the cause" \
-  "$(rcs uh.benign) $(grep -c 'returned 1 ' "$T/uh.benign.err") $(grep -c 'caused by cuCtxSetLimit (900, ' "$T/uh.benign.err") $(log uh.benign | grep -c '"ev":"witness","entry":"cuCtxSetLimit","code":1,.*"concerns_capture":false')" \
+  "$(rcs uh.benign) $(grep -c 'returned 1 ' "$T/uh.benign.err") $(grep -c 'caused by cuCtxSetLimit (900, ' "$T/uh.benign.err") $(log uh.benign | grep -c '"ev":"witness","entry":"cuDeviceGetAttribute","code":1,.*"concerns_capture":false')" \
   "benign=1 call=900 end=901 0 1 1"
 expect_eq "witness: a capture with nothing wrong in it: no witness line, no witness event" \
   "$(grep -c 'error log' "$T/uh.clean.err") $(log uh.clean | grep -c '"ev":"witness"')" "0 0"

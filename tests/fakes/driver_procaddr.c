@@ -70,6 +70,7 @@ static const struct fk_sym fk_syms[] = {
 	S(cuEventDestroy, 4000, cuEventDestroy_v2)
 	S(cuCtxSynchronize, 2000, cuCtxSynchronize)
 	S(cuCtxSetLimit, 3010, cuCtxSetLimit)
+	S(cuDeviceGetAttribute, 2000, cuDeviceGetAttribute)
 	S(cuLogsRegisterCallback, 12090, cuLogsRegisterCallback)
 	S(cuLogsUnregisterCallback, 12090, cuLogsUnregisterCallback)
 	S(cuLogsCurrent, 12090, cuLogsCurrent)

@@ -20,6 +20,7 @@
 	X(cuCtxSetCurrent, 13000, (CUcontext)) \
 	X(cuCtxSynchronize, 2000, (void)) \
 	X(cuCtxSetLimit, 3010, (CUlimit, size_t)) \
+	X(cuDeviceGetAttribute, 2000, (int *, CUdevice_attribute, CUdevice)) \
 	X(cuStreamCreate, 13000, (CUstream *, unsigned int)) \
 	X(cuStreamDestroy, 13000, (CUstream)) \
 	X(cuStreamGetFlags, 13000, (CUstream, unsigned int *)) \

@@ -254,6 +254,13 @@ RT_EXPORT cudaError_t cudaDeviceSynchronize(void)
 	return RT_CALL(cuCtxSynchronize);
 }
 
+/* cudaDeviceAttr and CUdevice_attribute share their values. */
+RT_EXPORT cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr, int device)
+{
+	RT_INIT();
+	return RT_CALL(cuDeviceGetAttribute, value, (CUdevice_attribute)attr, (CUdevice)device);
+}
+
 /* cudaLimit and CUlimit share their values. */
 RT_EXPORT cudaError_t cudaDeviceSetLimit(enum cudaLimit limit, size_t value)
 {

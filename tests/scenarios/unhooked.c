@@ -3,8 +3,9 @@
  * part 1: features/witness.c).
  *   setlimit  cudaDeviceSetLimit on the capturing thread (Global capture)
  *   thread    the same call from another thread, while the main thread captures (Global)
- *   benign    first a failure that concerns no capture (an invalid limit: 1), then setlimit's (as
- *             cuda-bindings' failing cuGetProcAddress probes come before a call, measured)
+ *   benign    first a failure that concerns no capture (a device attribute that does not exist:
+ *             1), then setlimit's (as cuda-bindings' failing cuGetProcAddress probes come before
+ *             a call: measured on an H200)
  *   clean     a capture with nothing wrong in it (the witness says nothing)
  * Prints "rc call N" and "rc end N". */
 #include <string.h>
@@ -28,7 +29,8 @@ int main(int argc, char **argv)
     if (strcmp(v, "setlimit") == 0)
         set_limit(NULL);
     else if (strcmp(v, "benign") == 0) {
-        RC("benign", cudaDeviceSetLimit((enum cudaLimit)99, 0));
+        int value = 0;
+        RC("benign", cudaDeviceGetAttribute(&value, (enum cudaDeviceAttr)100000, 0));
         set_limit(NULL);
     } else if (strcmp(v, "thread") == 0)
         scen_threads(1, set_limit);

@@ -52,11 +52,12 @@ static int slot_of(int tid, struct cg_observed *out)
     return 0;
 }
 
-/* Wait (at most 5 s) until thread tid's slot shows `hook` (-1: none) at a sequence above `after`. */
-static int wait_slot(int tid, int hook, uint64_t after, struct cg_observed *got)
+/* Wait (at most 5 s) until thread *tid's slot shows `hook` (-1: none) at a sequence above `after`.
+ * The thread's id is read afresh each time: the thread may not have started yet. */
+static int wait_slot(volatile int *tid, int hook, uint64_t after, struct cg_observed *got)
 {
     for (int i = 0; i < 5000; i++) {
-        if (tid && slot_of(tid, got) && got->hook == hook && got->seq > after)
+        if (*tid && slot_of(*tid, got) && got->hook == hook && got->seq > after)
             return 1;
         usleep(1000);
     }
@@ -75,10 +76,10 @@ int main(void)
     pthread_create(&c, NULL, thread_c, NULL);
     pthread_barrier_wait(&c_done);
 
-    int ok = wait_slot(tid_a, HK_cuStreamSynchronize, 0, &s);
+    int ok = wait_slot(&tid_a, HK_cuStreamSynchronize, 0, &s);
     printf("a_inside %s seq %llu seen %d\n", hook_name(s.hook), (unsigned long long)s.seq, ok);
     uint64_t a_seq = s.seq;
-    ok = wait_slot(tid_b, HK_cuCtxSynchronize, 0, &s);
+    ok = wait_slot(&tid_b, HK_cuCtxSynchronize, 0, &s);
     printf("b_inside %s seq %llu seen %d\n", hook_name(s.hook), (unsigned long long)s.seq, ok);
     ok = slot_of(tid_c, &s);
     printf("c_after %s seq %llu seen %d\n", hook_name(s.hook), (unsigned long long)s.seq, ok);
@@ -86,7 +87,7 @@ int main(void)
     /* a capture on another stream: A's next sync is judged (no capture concerns it) and watched */
     int rc_begin = cuStreamBeginCapture_v2((void *)0x300, CG_MODE_THREAD_LOCAL);
     block_release(0);
-    ok = wait_slot(tid_a, HK_cuStreamSynchronize, a_seq, &s);
+    ok = wait_slot(&tid_a, HK_cuStreamSynchronize, a_seq, &s);
     printf("a_inside_during_capture %s seq %llu seen %d begin %d\n", hook_name(s.hook), (unsigned long long)s.seq,
            ok, rc_begin);
     uint64_t a_seq2 = s.seq;
