@@ -38,14 +38,21 @@ check "hang: rank 1's quick barrier is never named" "$(cat "$T/alone.logs"/*r1.j
 # under CAPGUARD=observe: it hangs as without capguard. Once both ranks' watchdogs named their
 # calls, each rank is sent SIGTERM (its pid from its log's start line), as a user ends a hung job:
 # each dumps its flight recorder and dies of it; capguard report then says who was where.
-(frun seedhang 60 -- timeout -s KILL 40 mpirun --oversubscribe --allow-run-as-root -np 2 -x CAPGUARD=observe \
-  -x CAPGUARD_WATCHDOG_MS=500 -x CAPGUARD_LOG_DIR="$T/seedhang.logs" "$S/seed" ipc cached) &
-for _ in $(seq 300); do
-  [ "$(cat "$T/seedhang.logs"/*.jsonl 2>/dev/null | grep -c '"ev":"watchdog",.*"report":0')" -ge 2 ] && break
-  sleep 0.1
-done
-for p in $(cat "$T/seedhang.logs"/*.jsonl 2>/dev/null | grep '"ev":"start"' | grep -o '"pid":[0-9]*' | cut -d: -f2); do kill -TERM "$p"; done
-wait
+# hang_then_term TAG POLICY CMD...: two ranks under mpirun, CAPGUARD=POLICY; once two watchdog
+# lines are in the logs (30 s at most), SIGTERM to each rank (its pid from its log's start line)
+hang_then_term() {
+  local tag=$1 policy=$2
+  shift 2
+  (frun "$tag" 60 -- timeout -s KILL 40 mpirun --oversubscribe --allow-run-as-root -np 2 -x CAPGUARD="$policy" \
+    -x CAPGUARD_WATCHDOG_MS=500 -x CAPGUARD_LOG_DIR="$T/$tag.logs" "$@") &
+  for _ in $(seq 300); do
+    [ "$(cat "$T/$tag.logs"/*.jsonl 2>/dev/null | grep -c '"ev":"watchdog",.*"report":0')" -ge 2 ] && break
+    sleep 0.1
+  done
+  for p in $(cat "$T/$tag.logs"/*.jsonl 2>/dev/null | grep '"ev":"start"' | grep -o '"pid":[0-9]*' | cut -d: -f2); do kill -TERM "$p"; done
+  wait
+}
+hang_then_term seedhang observe "$S/seed" ipc cached
 "$ROOT/build/capguard" report "$T/seedhang.logs" >"$T/seedhang.report" 2>&1
 check "hang: the seed with one rank's cache missing hangs under observe; SIGTERM to each rank: each dumped its recorder on it" \
   "status $(status seedhang); dumps: $(cat "$T/seedhang.logs"/*.jsonl 2>/dev/null | grep -o '"ev":"recorder","reason":"[A-Z]*"' | sort | uniq -c | tr '\n' ' ')" \
@@ -59,14 +66,7 @@ check "hang: capguard report names rank 1 blocked in MPI_Comm_split inside captu
 # rank 1 waits in ncclCommInitRank for a rank that went on to its final MPI_Barrier. Not silent:
 # the watchdog names the init inside its capture within its bound, and the report says who waits.
 mkdir -p "$T/lazy.store"
-(frun lazyhang 60 -- timeout -s KILL 40 mpirun --oversubscribe --allow-run-as-root -np 2 -x CAPGUARD=1 \
-  -x CAPGUARD_WATCHDOG_MS=500 -x CAPGUARD_LOG_DIR="$T/lazyhang.logs" "$S/lazy_init" "$T/lazy.store" asymmetric) &
-for _ in $(seq 300); do
-  [ "$(cat "$T/lazyhang.logs"/*.jsonl 2>/dev/null | grep -c '"ev":"watchdog",.*"report":0')" -ge 2 ] && break
-  sleep 0.1
-done
-for p in $(cat "$T/lazyhang.logs"/*.jsonl 2>/dev/null | grep '"ev":"start"' | grep -o '"pid":[0-9]*' | cut -d: -f2); do kill -TERM "$p"; done
-wait
+hang_then_term lazyhang 1 "$S/lazy_init" "$T/lazy.store" asymmetric
 wd=$(cat "$T/lazyhang.logs"/*r1.jsonl 2>/dev/null | grep '"ev":"watchdog",' | head -1)
 check "hang: a lazy NCCL init alone inside a capture (relaxed by default) is named by rank 1's watchdog within its bound, inside its capture" \
   "first watchdog event: ${wd:-none}; $(grep watchdog "$T/lazyhang.err" | head -2)" \
