@@ -13,6 +13,9 @@ void cg_cap_lock_raw(void);   /* for a signal handler's call: prepares no memory
 void cg_cap_unlock_raw(void);
 void cg_judge(struct cg_call *c);             /* lock held */
 int cg_cap_quick_legal(int hook, const struct cg_args *a); /* no lock: 1 = surely legal, nothing to track */
+/* 0: the model has no verdict for this call whatever the captures are (an event recorded on, or a
+ * wait of, a stream other than the legacy one): the guard need not judge it. No lock. */
+int cg_cap_judgeable(const struct cg_call *c);
 int cg_cap_relaxable(const struct cg_call *c);
 int cg_cap_d2h_pending(int slot, char *site, size_t n); /* lock held */
 int cg_cap_any_d2h(char *site, size_t n);               /* lock held */

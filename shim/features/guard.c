@@ -201,8 +201,9 @@ static void defer_run_if_idle(void)
 
 static void guard_enter(struct cg_call *c)
 {
-    if (cg_kinds[cg_hooks[c->hook].kind].model || __atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE) == 0)
-        return; /* the model's own calls; or a free or an allocation the memo had nothing for */
+    if (cg_kinds[cg_hooks[c->hook].kind].model || __atomic_load_n(&cg_active_captures, __ATOMIC_ACQUIRE) == 0 ||
+        !cg_cap_judgeable(c))
+        return; /* the model's own calls (or ones it has no verdict for); or a free or an allocation the memo had nothing for */
     c->act = decide(c);
     c->decided = 1;
 }

@@ -332,6 +332,12 @@ void cg_judge(struct cg_call *c)
     }
 }
 
+int cg_cap_judgeable(const struct cg_call *c)
+{
+    enum cg_kind k = cg_hooks[c->hook].kind;
+    return (k != K_EVREC && k != K_WAIT) || stream_key(c->stream, c->pt) == CG_STREAM_LEGACY;
+}
+
 int cg_cap_relaxable(const struct cg_call *c)
 {
     return c->reason == R_UNSAFE_MODE;
