@@ -132,8 +132,10 @@ int main(int argc, char **argv)
         struct pollfd pf = {.fd = fds[0], .events = POLLIN};
         int st = 0, hung = poll(&pf, 1, 3000) == 0;
         if (hung) {
-            const char *cmd = getenv("CG_FORK_HUNG_CMD"); /* a debugging aid: "gdb -p %d -batch ..." */
+            /* where it waits (tests/fault/hung_where.sh PID), or a debugger: "gdb -p %d -batch ..." */
+            const char *cmd = getenv("CG_FORK_HUNG_CMD");
             char line[512];
+            fflush(stdout);
             if (cmd && snprintf(line, sizeof line, cmd, (int)pid) < (int)sizeof line && system(line) != 0)
                 printf("CG_FORK_HUNG_CMD failed\n");
             kill(pid, SIGKILL);

@@ -43,21 +43,30 @@ N=200
 # there (seen 2-7 of 400 under make sanitize), so forked children skip it under ASan
 nolsan=(CG_UNUSED=)
 [ "${CG_SANITIZER:-}" = asan ] && nolsan=(ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0")
-frun fork 90 "${nolsan[@]}" CAPGUARD=1 CAPGUARD_LOG_DIR="$T/fork.logs" CAPGUARD_LOG_FILE=fork-%p.jsonl -- "$F/proc_fork" $N 3
+# A child that hangs is asked where it waits (hung_where.sh). gcc 12's TSan runtime can deadlock in
+# a forked child on one of its own locks that another parent thread held at the fork (in 2 of 40
+# runs of the previous session's code too, and in this one's: the child's only thread waits in
+# __sanitizer::FutexWait on a libtsan mutex): under a sanitizer such a child is counted apart, not
+# as capguard's; a child hung anywhere else fails the test, under a sanitizer or not.
+hungcmd=(CG_FORK_HUNG_CMD="$ROOT/tests/fault/hung_where.sh %d")
+frun fork 90 "${nolsan[@]}" "${hungcmd[@]}" CAPGUARD=1 CAPGUARD_LOG_DIR="$T/fork.logs" CAPGUARD_LOG_FILE=fork-%p.jsonl -- "$F/proc_fork" $N 3
 PARENT_LOG=$T/fork.logs/fork-$(awk '$1 == "parent_pid" { print $2 }' "$T/fork.out").jsonl
-frun fork0 90 "${nolsan[@]}" CAPGUARD=1 CAPGUARD_STACK_DEPTH=0 CAPGUARD_LOG_DIR="$T/fork0.logs" -- "$F/proc_fork" $N 3
+frun fork0 90 "${nolsan[@]}" "${hungcmd[@]}" CAPGUARD=1 CAPGUARD_STACK_DEPTH=0 CAPGUARD_LOG_DIR="$T/fork0.logs" -- "$F/proc_fork" $N 3
 rm -rf "$T/fork0.logs" # (large; its children are checked by their output)
-fork_why() { echo "$1: status $(status "$1"), $(count "child_exit 0" "$1") children exited 0, $(grep -c child_hung "$T/$1.out") hung (killed after 3 s), other: $(grep child_exit "$T/$1.out" | grep -v 'exit 0$' | sort | uniq -c | tr '\n' ' ')"; }
+# excused RUN: children hung inside the sanitizer's runtime (0 without a sanitizer)
+excused() { if [ -n "${CG_SANITIZER:-}" ]; then grep -c '^hung_where in-sanitizer$' "$T/$1.out"; else echo 0; fi; }
+fork_why() { echo "$1: status $(status "$1"), $(count "child_exit 0" "$1") children exited 0, $(grep -c child_hung "$T/$1.out") hung (killed after 3 s; $(excused "$1") inside the sanitizer's runtime: $(grep '^hung_where' "$T/$1.out" | sort | uniq -c | tr '\n' ' ')), other: $(grep child_exit "$T/$1.out" | grep -v 'exit 0$' | sort | uniq -c | tr '\n' ' ')"; }
 fork_bad=0
 for t in fork fork0; do
-  [ "$(status $t)" = 0 ] && [ "$(count "child_exit 0" $t)" = $N ] && [ "$(grep -c child_hung "$T/$t.out")" = 0 ] || fork_bad=1
+  [ "$(status $t)" = 0 ] && [ "$(count "child_exit 0" $t)" = $((N - $(excused $t))) ] && [ "$(grep -c child_hung "$T/$t.out")" = "$(excused $t)" ] || fork_bad=1
 done
 [ $fork_bad = 0 ]
-verdict $? "fork x$N twice from a multithreaded parent during a capture (3 threads inside hooks) no child hangs or crashes, all exit 0" \
+verdict $? "fork x$N twice from a multithreaded parent during a capture (3 threads inside hooks) no child hangs (but inside a sanitizer's runtime) or crashes, all exit 0" \
   "$(fork_why fork); $(fork_why fork0)"
 [ "$(count "b_calls 1" fork)" = 1 ] && [ "$(grep -c '"ev":"violation".*"action":"answered"' "$PARENT_LOG")" -gt 0 ]
 verdict $? "fork the B threads were making hooked calls (answered queries) while the parent forked" "b_calls: $(grep b_calls "$T/fork.out")"
-[ "$(count "rc child_sync 0" fork)$(count "rc child_end 0" fork)$(count "rc child_sync 0" fork0)$(count "rc child_end 0" fork0)" = "$N$N$N$N" ]
+nf=$((N - $(excused fork))) nf0=$((N - $(excused fork0)))
+[ "$(count "rc child_sync 0" fork) $(count "rc child_end 0" fork) $(count "rc child_sync 0" fork0) $(count "rc child_end 0" fork0)" = "$nf $nf $nf0 $nf0" ]
 verdict $? "fork every child's own capture is guarded under CAPGUARD=1 (sync 0, end 0)" \
   "$(grep '^rc child' "$T/fork.out" "$T/fork0.out" | sort | uniq -c | tr '\n' ' ')"
 # the children's logs: each has its own capture begun and ended, and, as the parent's capture
@@ -98,10 +107,10 @@ print("; ".join(bad))
 EOF
 read -r np nc ninh nsum <"$T/fork.children"
 why=$(sed -n 2p "$T/fork.children")
-[ "$np" = 1 ] && [ "$nc" = $N ] && [ "$ninh" = $N ]
+[ "$np" = 1 ] && [ "$nc" = $N ] && [ "$ninh" = $nf ]
 verdict $? "fork a child does not inherit the parent's capture (its log has its own capture only, its deferred sync runs when that one ends)" \
   "$np parent log(s), $nc child logs, $ninh as wanted; $why"
-[ "$nc" = $N ] && [ "$nsum" = $N ]
+[ "$nc" = $N ] && [ "$nsum" = $nf ]
 verdict $? "fork a child's summary counts its own capture only (captures 1, not the parent's)" "$nsum of $nc child summaries say captures 1; $why"
 [ "$(count "rc parent_end 0" fork)$(count "rc parent_end 0" fork0)" = 11 ]
 verdict $? "fork the parent's capture ends 0 after the $N forks" "$(grep parent_end "$T/fork.out" "$T/fork0.out")"
