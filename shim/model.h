@@ -18,7 +18,8 @@ int cg_cap_d2h_pending(int slot, char *site, size_t n); /* lock held */
 int cg_cap_any_d2h(char *site, size_t n);               /* lock held */
 void cg_cap_name_any(struct cg_call *c);                /* lock held */
 void cg_cap_note_violation(uint64_t id, const struct cg_call *c, const char *site); /* takes the lock */
-int cg_cap_invalidated(const struct cg_call *c); /* the call's capture is invalidated now (asks the driver) */
+int cg_cap_invalidated(const struct cg_call *c);
+unsigned cg_cap_ruined(void); /* active captures known invalidated (async-signal-safe) */ /* the call's capture is invalidated now (asks the driver) */
 int cg_cap_work_begin(void); /* may work after captures run now? (then held until work_end) */
 void cg_cap_work_end(void);
 unsigned cg_cap_untracked(void);
