@@ -179,6 +179,15 @@ static inline void *cg_real_fast(int hook)
     return __builtin_expect(p != NULL, 1) ? p : cg_real(hook);
 }
 
+/* ---- the last failed judged call (base/failure.c) ---- */
+struct cg_failure {
+    int hook, rc;
+    uint64_t cap, ms_ago;
+    char site[160];
+};
+void cg_failure_note(int hook, int rc, uint64_t cap, void *ra); /* not in a signal handler */
+int cg_failure_last(struct cg_failure *out);                     /* async-signal-safe; 0: none */
+
 /* ---- replaying a held-back call (base/replay.c) ---- */
 int cg_replay(int hook, uintptr_t arg);
 

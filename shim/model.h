@@ -27,6 +27,7 @@ void cg_cap_note_violation(uint64_t id, const struct cg_call *c, const char *sit
  * cause (if not NULL) becomes the cause of each that has none yet. */
 uint64_t cg_cap_witness(int code, const char *cause);
 int cg_cap_invalidated(const struct cg_call *c); /* the call's capture is invalidated now (asks the driver) */
+unsigned cg_cap_ruined(void); /* active captures known invalidated (async-signal-safe) */
 int cg_cap_work_begin(void); /* may work after captures run now? (then held until work_end) */
 void cg_cap_work_end(void);
 unsigned cg_cap_untracked(void);

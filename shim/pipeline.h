@@ -28,6 +28,7 @@ int cg_wants_in_handler(int hook);
 void cg_report_in_handler(const struct cg_call *c); /* signals.c */
 unsigned cg_handler_reports(void);
 void cg_dump_signals_install(void); /* signals.c: the flight recorder's dump signals */
+void cg_exits_init(void);           /* exits.c: the real exit, _exit, _Exit, abort resolved */
 /* redirect.c: hand-written hooks */
 int cuGetProcAddress(const char *sym, void **pfn, int ver, unsigned long long flags);
 int cuGetProcAddress_v2(const char *sym, void **pfn, int ver, unsigned long long flags, int *status);

@@ -604,6 +604,21 @@ expect_eq "poll: the first poll and the loop's 999 (two sites) are two violation
 
 # ---- the observer point: another thread reads which watched call each thread is inside ----
 UNIT=${CG_UNIT_DIR:-$ROOT/build/unit}
+# the process's end right after a failure: named before it ends (exit, _exit, abort), not when clean
+if [ -x "$S/exit_after" ]; then
+  for m in exit _exit abort clean; do run observe "ex.$m" "$S/exit_after" $m; done
+  exits() { log "$1" | grep -o '"ev":"exit_after_failure","how":"[_a-z]*","status":[0-9a-z]*,"captures_ruined":[0-9]*,"call":"[A-Za-z]*","rc":[0-9]*,"capture":[0-9]*' | tr '\n' ' '; }
+  expect_eq "exit: a process that calls exit(3) right after a failed cudaMalloc (900, capture ruined) names the call first; its output and status unchanged" \
+    "$(cat "$T/ex.exit.status") $(grep -c '^rc malloc 900' "$T/ex.exit.out") $(exits ex.exit)$(grep -c 'the process ends (exit 3) [0-9]* ms after cudaMalloc returned 900 in capture 1 at exit_after+0x' "$T/ex.exit.err")" \
+    '3 1 "ev":"exit_after_failure","how":"exit","status":3,"captures_ruined":1,"call":"cudaMalloc","rc":900,"capture":1 1'
+  expect_eq "exit: _exit(4) and abort() the same (abort still dies of SIGABRT)" \
+    "$(cat "$T/ex._exit.status") $(exits ex._exit)| $(cat "$T/ex.abort.status") $(exits ex.abort)" \
+    '4 "ev":"exit_after_failure","how":"_exit","status":4,"captures_ruined":1,"call":"cudaMalloc","rc":900,"capture":1 | 134 "ev":"exit_after_failure","how":"abort","status":null,"captures_ruined":1,"call":"cudaMalloc","rc":900,"capture":1 '
+  expect_eq "exit: a clean exit(0) with no failure names nothing" "$(cat "$T/ex.clean.status") $(log ex.clean | grep -c exit_after_failure)" "0 0"
+else
+  bad "exit" "$S/exit_after is missing (make scenarios)"
+fi
+
 # the cause kept across the depth guard: a one-rank NCCL init inside the capture under observe; its
 # own device allocation (an inner call, below the depth guard) ruins the capture: the init is the cause
 if [ -x "$UNIT/init_in_capture" ]; then

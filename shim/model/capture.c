@@ -112,6 +112,9 @@ void cg_cap_unlock(void)
     cg_mem_flush();
 }
 
+static unsigned ruined_active; /* active captures CUDA invalidated (a cause noted), not ended yet */
+unsigned cg_cap_ruined(void) { return __atomic_load_n(&ruined_active, __ATOMIC_RELAXED); }
+
 static void capture_after_fork(void)
 {
     /* CUDA does not survive fork: the child starts with no capture and fresh locks.
@@ -124,6 +127,7 @@ static void capture_after_fork(void)
     cg_mem_orphan(events);
     caps = NULL;
     cap_n = n_used = 0;
+    ruined_active = 0;
     joined = events = NULL;
     beginning = replaying = 0;
     memset(stream_filter, 0, sizeof stream_filter);
@@ -401,6 +405,8 @@ static int cap_end(const struct cg_call *c, uint64_t *id, char *cause, size_t n)
         return -1;
     *id = caps[slot].id;
     snprintf(cause, n, "%s", caps[slot].has_cause ? caps[slot].cause : "");
+    if (caps[slot].has_cause)
+        __atomic_sub_fetch(&ruined_active, 1, __ATOMIC_RELAXED);
     struct member *m, *tmp;
     HASH_ITER(hh, joined, m, tmp)
     if (m->slot == slot)
@@ -512,6 +518,7 @@ void cg_cap_note_violation(uint64_t id, const struct cg_call *c, const char *sit
         if (!hit || caps[i].has_cause)
             continue;
         caps[i].has_cause = 1;
+        __atomic_add_fetch(&ruined_active, 1, __ATOMIC_RELAXED);
         snprintf(caps[i].cause, sizeof caps[i].cause, "%s at %s", cg_hooks[c->hook].name, site);
     }
     cg_cap_unlock();

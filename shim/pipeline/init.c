@@ -54,6 +54,7 @@ static void do_init(void)
     __atomic_store_n(&cg_state, CG_ON, __ATOMIC_RELEASE);
     __atomic_store_n(&cg_gate, CG_GATE_ON, __ATOMIC_RELEASE);
     cg_dump_signals_install();
+    cg_exits_init();
     errno = saved;
 }
 

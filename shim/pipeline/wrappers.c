@@ -6,6 +6,8 @@
  * lock-free judgement of a call no capture concerns, and the pipeline (pipeline/call.c).
  * Never put per-hook logic here: it belongs in the model, a feature or the report. */
 #include <signal.h> /* sigaction and signal: hand-written hooks (signals.c) */
+#include <stdlib.h> /* exit, _Exit, abort: hand-written hooks (exits.c) */
+#include <unistd.h> /* _exit */
 #include "pipeline.h"
 
 

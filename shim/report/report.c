@@ -338,6 +338,8 @@ static void report_leave(struct cg_call *c)
             report_violation(c);
     }
     note_inner_cause(c);
+    if (c->ret != 0 && !c->in_handler && !cg_kinds[k].query && !cg_kinds[k].model)
+        cg_failure_note(c->hook, c->ret, c->cap >= 0 ? c->cap_id : 0, c->ra); /* for the last words (exits.c) */
 }
 
 CG_MODULE(report, .after_fork = report_after_fork, .before_forward = report_before_forward, .on_leave = report_leave,
