@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include "driver.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +81,10 @@ static CUresult fk_vmm_new(size_t size, unsigned types, int multicast, CUmemGene
 	snprintf(m->name, sizeof(m->name), "/fakecuda.vmm.%d.%u", (int)getpid(), ++fk_vmm_seq);
 	pthread_mutex_unlock(&fk_vmm_mu);
 	m->fd = shm_open(m->name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (m->fd < 0 && errno == EEXIST) { /* left by a dead process that had this pid: never ours */
+		shm_unlink(m->name);
+		m->fd = shm_open(m->name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	}
 	if (m->fd < 0 || ftruncate(m->fd, (off_t)size) != 0) {
 		if (m->fd >= 0) {
 			close(m->fd);
