@@ -221,6 +221,9 @@ struct cg_site {
 };
 /* A violation's site: raw return addresses hashed, symbolized the first time that hash is seen. */
 void cg_site_capture(struct cg_site *s);
+/* The same, leaving out the innermost frames inside libraries whose base names start with one of
+ * skip (a NULL-terminated list): the site of whoever called into them. */
+void cg_site_capture_outside(struct cg_site *s, const char *const *skip);
 /* The call's own site, cheaply (memo keys): the innermost Python line, else the caller's return
  * address, symbolized once per address. */
 void cg_call_site(void *ra, uint64_t *call_hash, char *brief, size_t n);

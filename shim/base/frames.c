@@ -261,13 +261,20 @@ void cg_frames_json(void *const *pcs, int n, char *out, size_t cap)
     free(json);
 }
 
-void cg_site_capture(struct cg_site *s)
+void cg_site_capture(struct cg_site *s) { cg_site_capture_outside(s, NULL); }
+
+void cg_site_capture_outside(struct cg_site *s, const char *const *skip)
 {
-    void *pcs[64];
+    void *all[64], **pcs = all;
     s->native = "";
     s->python[0] = s->brief[0] = 0;
     s->hash = s->call_hash = CG_HASH_SEED;
-    int n = cg_raw_frames(pcs, (int)cg_cfg.stack_depth);
+    int n = cg_raw_frames(all, (int)cg_cfg.stack_depth ? (int)cg_cfg.stack_depth : (skip ? 1 : 0));
+    if (skip) {
+        int k = cg_first_frame_outside(all, n, skip);
+        pcs += k;
+        n -= k;
+    }
     for (int i = 0; i < n; i++)
         s->hash = (s->hash ^ (uint64_t)(uintptr_t)pcs[i]) * FNV_PRIME;
     if (n > 0) {

@@ -46,17 +46,9 @@ static void name_failure(int code, const char *code_name, const char *entry, con
         int h = (int)(cg_tls.slot & 0xffff) - 1;
         inside = h >= 0 && h < HK_COUNT ? cg_hooks[h].name : "a call capguard passed through";
     }
-    void *pcs[64];
-    int n = cg_raw_frames(pcs, cg_cfg.stack_depth ? (int)cg_cfg.stack_depth : 1);
-    int k = cg_first_frame_outside(pcs, n, cuda_libs);
-    struct cg_site py;
-    char brief[256], native[CG_NATIVE_MAX];
-    py.python[0] = py.brief[0] = 0;
-    py.hash = py.call_hash = CG_HASH_SEED;
-    cg_caller_brief(n > k ? pcs[k] : NULL, brief, sizeof brief);
-    cg_frames_json(pcs + k, n - k, native, sizeof native);
-    cg_python_frames(&py, cg_cfg.py_depth);
-    const char *site = py.brief[0] ? py.brief : brief;
+    struct cg_site site_of;
+    cg_site_capture_outside(&site_of, cuda_libs);
+    const char *site = site_of.brief;
     int concerns = capture_code(code);
     char cause[sizeof ((struct cg_call_text *)0)->cause];
     snprintf(cause, sizeof cause, "%s (%d, not hooked; the driver's error log) at %s", entry, code, site);
@@ -90,7 +82,7 @@ static void name_failure(int code, const char *code_name, const char *entry, con
     snprintf(body, sizeof body,
              "\"ev\":\"witness\",\"entry\":%s,\"code\":%d,\"code_name\":%s,\"message\":%s,\"concerns_capture\":%s,"
              "\"capture\":%s,\"inside\":%s,\"site\":%s,\"native\":[%s],\"python\":[%s]",
-             qentry, code, qname, qwhy, concerns ? "true" : "false", qcap, qinside, qsite, native, py.python);
+             qentry, code, qname, qwhy, concerns ? "true" : "false", qcap, qinside, qsite, site_of.native, site_of.python);
     cg_log_event(body);
 }
 

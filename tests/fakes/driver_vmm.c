@@ -103,14 +103,20 @@ static CUresult fk_vmm_new(size_t size, unsigned types, int multicast, CUmemGene
 	return CUDA_SUCCESS;
 }
 
-FK_EXPORT CUresult cuMemGetAllocationGranularity(size_t *g, const CUmemAllocationProp *prop,
-						  CUmemAllocationGranularity_flags option)
+/* Both granularities, minimum and recommended, of allocations and of multicast objects. */
+static CUresult fk_vmm_granularity(size_t *g, const void *prop)
 {
-	(void)option;
 	if (!g || !prop)
 		return CUDA_ERROR_INVALID_VALUE;
 	*g = FK_VMM_GRANULARITY;
 	return CUDA_SUCCESS;
+}
+
+FK_EXPORT CUresult cuMemGetAllocationGranularity(size_t *g, const CUmemAllocationProp *prop,
+						  CUmemAllocationGranularity_flags option)
+{
+	(void)option;
+	return fk_vmm_granularity(g, prop);
 }
 
 FK_EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *h, size_t size, const CUmemAllocationProp *prop,
@@ -363,10 +369,7 @@ FK_EXPORT CUresult cuMulticastGetGranularity(size_t *g, const CUmulticastObjectP
 					     CUmulticastGranularity_flags option)
 {
 	(void)option;
-	if (!g || !prop)
-		return CUDA_ERROR_INVALID_VALUE;
-	*g = FK_VMM_GRANULARITY;
-	return CUDA_SUCCESS;
+	return fk_vmm_granularity(g, prop);
 }
 
 FK_EXPORT CUresult cuMulticastCreate(CUmemGenericAllocationHandle *h, const CUmulticastObjectProp *prop)
