@@ -146,6 +146,7 @@ struct cg_config {
     unsigned watchdog_ms;  /* a watched call in flight longer is named; 0: no watchdog */
     unsigned recorder;     /* the flight recorder's ring entries; 0: none */
     unsigned witness;      /* the driver's error-log callback is registered (features/witness.c) */
+    unsigned device_check; /* a capture's device compared with its warm-up's (features/devices.c) */
 };
 extern struct cg_config cg_cfg;
 extern unsigned char cg_policy_of[HK_COUNT]; /* enum cg_policy per hook */

@@ -26,7 +26,7 @@ enum cg_class { CG_CLASS_NONE, CG_CLASSES(CG_CLASS_ENUM_, CG_COMMA_), CG_CLASS_C
 struct cg_kind_desc {
     const char *name, *help;
     enum cg_class cls;
-    unsigned char always, memo, defer, track, query, model, watch, fp, rec;
+    unsigned char always, memo, defer, track, query, model, watch, fp, rec, dev;
 };
 extern const struct cg_kind_desc cg_kinds[K_COUNT];
 
@@ -38,19 +38,21 @@ enum {
     CG_GATE_CAPTURE = 4, /* a capture is active */
     CG_GATE_MEMO = 8,    /* the memo holds buffers or knows workspaces: allocations and frees look */
     CG_GATE_FP = 16,     /* a fingerprinted graph waits for its first launch: instantiations and launches look */
+    CG_GATE_DEV = 32,    /* more than one device may be visible: allocations look (features/devices.c) */
 };
 /* The kinds' columns as constants, for the wrappers (folded at compile time). */
 enum {
-#define KIND(name, cls, always, memo, defer, track, query, model, watch, fp, rec, help) \
+#define KIND(name, cls, always, memo, defer, track, query, model, watch, fp, rec, dev, help) \
     CG_ALWAYS_K_##name = always, CG_MEMO_K_##name = memo, CG_MODEL_K_##name = model, CG_WATCH_K_##name = watch, \
-    CG_FP_K_##name = fp,
+    CG_FP_K_##name = fp, CG_DEV_K_##name = dev,
 #include "kinds.def"
 #undef KIND
 };
 enum {
-#define KIND(name, cls, always, memo, defer, track, query, model, watch, fp, rec, help)              \
+#define KIND(name, cls, always, memo, defer, track, query, model, watch, fp, rec, dev, help)              \
     CG_MASK_K_##name = CG_GATE_INIT | CG_GATE_CAPTURE | ((always) || (watch) ? CG_GATE_ON : 0) | \
-                       ((memo) && !(always) ? CG_GATE_MEMO : 0) | ((fp) ? CG_GATE_FP : 0),
+                       ((memo) && !(always) ? CG_GATE_MEMO : 0) | ((fp) ? CG_GATE_FP : 0) |            \
+                       ((dev) && !(always) ? CG_GATE_DEV : 0),
 #include "kinds.def"
 #undef KIND
 };
@@ -98,6 +100,7 @@ struct cg_call_text {
     int pt;         /* per-thread-default-stream variant (_ptsz/_ptds) */                       \
     int d2h;        /* device-to-host copy */                                                   \
     int blocking;   /* a begin's stream synchronizes with the legacy stream */                  \
+    int devmem;     /* an allocation of device memory on the current device */                  \
     size_t bytes;                                                                               \
     uintptr_t a[8];  /* raw arguments the communicator/workspace model needs (the memo) */      \
     uintptr_t arg0; /* the single argument of a deferrable call */
@@ -135,6 +138,8 @@ struct cg_call {
     uintptr_t cap_stream;
     int began;      /* K_BEGIN: the capture was tracked (cap, cap_id) */
     int untracked;  /* K_BEGIN: beyond the model's bound: not guarded */
+    int dev_known;  /* dev is known: */
+    int dev;        /* K_BEGIN: the origin stream's device; a device allocation's device */
     int ended;      /* K_END: the capture the model forgot (cap_id; its cause in text->cause) */
     int after_captures; /* no capture may be active any more: work held back may run */
     /* the guard and the memo */

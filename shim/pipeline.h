@@ -46,9 +46,9 @@ int cuGetProcAddress_v2(const char *sym, void **pfn, int ver, unsigned long long
     })
 
 /* ---- the hot path's question, asked on the slow path (the gate sent the call there); the
- *      kind's columns (always, memo, watch, fp) are the caller's constants ---- */
+ *      kind's columns (always, memo, watch, fp, dev) are the caller's constants ---- */
 enum { CG_WANT_NO, CG_WANT_JUDGE, CG_WANT_SIGNAL, CG_WANT_HANDLER, CG_WANT_WATCH };
-static inline int cg_wants(int hook, int always, int memo, int watch, int fp)
+static inline int cg_wants(int hook, int always, int memo, int watch, int fp, int dev)
 {
     int st = __atomic_load_n(&cg_state, __ATOMIC_ACQUIRE);
     if (__builtin_expect(st == CG_UNINIT, 0))
@@ -68,7 +68,8 @@ static inline int cg_wants(int hook, int always, int memo, int watch, int fp)
         return CG_WANT_NO;
     }
     unsigned gate = __atomic_load_n(&cg_gate, __ATOMIC_ACQUIRE);
-    if (always || (gate & CG_GATE_CAPTURE) || (memo && (gate & CG_GATE_MEMO)) || (fp && (gate & CG_GATE_FP)))
+    if (always || (gate & CG_GATE_CAPTURE) || (memo && (gate & CG_GATE_MEMO)) || (fp && (gate & CG_GATE_FP)) ||
+        (dev && (gate & CG_GATE_DEV)))
         return CG_WANT_JUDGE;
     return watch ? CG_WANT_WATCH : CG_WANT_NO;
 }

@@ -368,6 +368,50 @@ if [ "$STATIC" = 0 ] && command -v python3 >/dev/null; then
   done
 fi
 
+# ---- a capture on a device its warm-up did not use (issue 14, part 7: features/devices.c) ----
+# The model's memory on device 1, the capture's stream on device 0: the graph gets none of the
+# work. Two devices of the test doubles (FAKECUDA_DEVICES=2); a GPU machine with one device says
+# "skip devices 1", and then capguard must say nothing (the allocations' gate is off there).
+dvw='capture [0-9]* begins on device 0 (stream 0x[0-9a-f]*) at devices+0x[0-9a-f]*, but this thread.s warm-up allocated on device 1 only (first at devices+0x[0-9a-f]*): work launched for that device goes to its streams, not into this capture'
+dvrun() { EXTRA_ENV="FAKECUDA_DEVICES=2 ${EXTRA_ENV:-}" run "$@"; }
+dvrun bare dv.bare "$S/devices" wrong
+if grep -q '^skip devices' "$T/dv.bare.out"; then
+  dvrun 1 dv.one "$S/devices" wrong
+  expect_eq "devices: one visible device: the program skips, capguard says nothing of devices" \
+    "$(grep -c 'begins on device' "$T/dv.one.err") $(log dv.one | grep -c '"ev":"capture_device"')" "0 0"
+else
+  for v in wrong right robin later vmm thread; do
+    dvrun bare dv.$v.bare "$S/devices" $v
+    dvrun 1 dv.$v "$S/devices" $v
+  done
+  dvrun observe dv.wrong.obs "$S/devices" wrong
+  EXTRA_ENV="CAPGUARD_DEVICE_CHECK=0" dvrun 1 dv.wrong.off "$S/devices" wrong
+  expect_eq "devices: capguard changes no result (bare | CAPGUARD=1 | observe)" \
+    "$(rcs dv.wrong.bare) | $(rcs dv.wrong) | $(rcs dv.wrong.obs)" \
+    "begin=0 end=0 begin=0 end=0 | begin=0 end=0 begin=0 end=0 | begin=0 end=0 begin=0 end=0"
+  expect_eq "devices: a capture begun on device 0 after a warm-up on device 1 is named once per begin site, with both devices and both sites" \
+    "$(grep -c "$dvw" "$T/dv.wrong.err") $(grep -c "$dvw" "$T/dv.wrong.obs.err") $(grep -c '1 capture site began on a device the thread.s warm-up did not allocate on' "$T/dv.wrong.err")" "1 1 1"
+  log dv.wrong | grep -q '"ev":"capture_device","capture":1,"device":0,"stream":"0x[0-9a-f]*","warmup_devices":\[1\],"warmup_site":"devices+0x[0-9a-f]*","warmup_of":"thread","site":"devices+0x[0-9a-f]*","native":\[{"module":"devices"' &&
+    ok "devices: the log's capture_device event has the capture, both devices, both sites and the begin's frames" ||
+    bad "devices: log" "$(log dv.wrong | grep capture_device | cut -c1-300)"
+  expect_eq "devices: no warning when the capture is on the warm-up's device, or on one of the devices one thread drives, or with CAPGUARD_DEVICE_CHECK=0" \
+    "$(grep -c 'begins on device' "$T/dv.right.err" "$T/dv.robin.err" "$T/dv.wrong.off.err" | cut -d: -f2 | tr '\n' ' ')" "0 0 0 "
+  expect_eq "devices: a capture after one on the right device, with no allocation between, is compared with the warm-up before (capture 2 named)" \
+    "$(grep -c "capture 2 begins on device 0 .*warm-up allocated on device 1 only" "$T/dv.later.err") $(rcs dv.later)" "1 begin=0 end=0 begin=0 end=0"
+  expect_eq "devices: warm-up memory from cuMemCreate (its properties' device) counts as the warm-up's" \
+    "$(grep -c "capture 1 begins on device 0 .*warm-up allocated on device 1 only" "$T/dv.vmm.err") $(rcs dv.vmm)" "1 begin=0 end=0"
+  expect_eq "devices: a thread that allocated nothing is compared with the process's warm-up (all on device 1)" \
+    "$(grep -c "capture 1 begins on device 0 .*but the process.s warm-up allocated on device 1 only" "$T/dv.thread.err") $(rcs dv.thread)" "1 begin=0 end=0"
+  if [ "$STATIC" = 0 ] && command -v python3 >/dev/null; then
+    wl=$(grep -n 'the warm-up.s memory' tests/scenarios/py_device.py | cut -d: -f1)
+    bl=$(grep -n 'the capture begins here' tests/scenarios/py_device.py | cut -d: -f1)
+    dvrun 1 dv.py python3 "$ROOT/tests/scenarios/py_device.py" wrong
+    dvrun 1 dv.py.right python3 "$ROOT/tests/scenarios/py_device.py" right
+    expect_eq "devices: python: the capture's line and the warm-up's first allocation's line are named; none when both are on device 1" \
+      "$(grep -c "capture 1 begins on device 0 (stream 0x[0-9a-f]*) at py_device.py:$bl in capture, but this thread.s warm-up allocated on device 1 only (first at py_device.py:$wl in warm_up)" "$T/dv.py.err") $(grep -c 'begins on device' "$T/dv.py.right.err")" "1 0"
+  fi
+fi
+
 # ---- a lazy NCCL init inside a capture: every rank's first collective there (issue 14, part 3) ----
 # Under the default the init the memo cannot serve runs with the thread relaxed: NCCL's own
 # allocations are then legal, the capture completes and the replayed all-reduce is right; reject

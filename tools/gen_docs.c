@@ -12,11 +12,11 @@ enum { L_RT, L_DRV, L_NCCL, L_MPI, L_LIBC };
 
 struct kind {
     const char *name, *cls, *help;
-    int always, memo, defer, track, query, model, watch, fp, rec;
+    int always, memo, defer, track, query, model, watch, fp, rec, dev;
 };
 static const struct kind kinds[] = {
-#define KIND(name, cls, always, memo, defer, track, query, model, watch, fp, rec, help) \
-    {#name, #cls, help, always, memo, defer, track, query, model, watch, fp, rec},
+#define KIND(name, cls, always, memo, defer, track, query, model, watch, fp, rec, dev, help) \
+    {#name, #cls, help, always, memo, defer, track, query, model, watch, fp, rec, dev},
 #include "kinds.def"
 #undef KIND
 };
@@ -98,14 +98,16 @@ static void hooks_md(void)
            "deferred; track: changes the capture model; query: answered as complete instead of deferred; model:\n"
            "bookkeeping only, never judged by a policy; watch: its entry and exit are published in the\n"
            "observer slot; fp: the fingerprint module looks at it while a fingerprinted graph waits for\n"
-           "its first launch; rec: the flight recorder keeps each judged call (the others are counted).\n\n", N(kinds));
-    puts("| kind | class | always | memo | defer | track | query | model | watch | fp | rec | what |");
-    puts("|---|---|---|---|---|---|---|---|---|---|---|---|");
+           "its first launch; rec: the flight recorder keeps each judged call (the others are counted); dev: the\n"
+           "devices module compares a capture's device with the devices its thread's warm-up allocated on.\n\n", N(kinds));
+    puts("| kind | class | always | memo | defer | track | query | model | watch | fp | rec | dev | what |");
+    puts("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (size_t i = 0; i < N(kinds); i++) {
         const struct kind *k = &kinds[i];
-        printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", k->name, k->cls, k->always ? "yes" : "",
-               k->memo ? "yes" : "", k->defer ? "yes" : "", k->track ? "yes" : "", k->query ? "yes" : "",
-               k->model ? "yes" : "", k->watch ? "yes" : "", k->fp ? "yes" : "", k->rec ? "yes" : "", k->help);
+        printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", k->name, k->cls,
+               k->always ? "yes" : "", k->memo ? "yes" : "", k->defer ? "yes" : "", k->track ? "yes" : "",
+               k->query ? "yes" : "", k->model ? "yes" : "", k->watch ? "yes" : "", k->fp ? "yes" : "",
+               k->rec ? "yes" : "", k->dev ? "yes" : "", k->help);
     }
     printf("\n## Classes (keys of `CAPGUARD_POLICY`)\n\n");
     words(classes, N(classes), "class");

@@ -5,8 +5,8 @@
 #include "base.h"
 
 const struct cg_kind_desc cg_kinds[K_COUNT] = {
-#define KIND(name, cls, always, memo, defer, track, query, model, watch, fp, rec, help) \
-    [K_##name] = {#name, help, CG_CLASS_##cls, always, memo, defer, track, query, model, watch, fp, rec},
+#define KIND(name, cls, always, memo, defer, track, query, model, watch, fp, rec, dev, help) \
+    [K_##name] = {#name, help, CG_CLASS_##cls, always, memo, defer, track, query, model, watch, fp, rec, dev},
 #include "kinds.def"
 #undef KIND
 };

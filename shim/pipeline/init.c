@@ -52,7 +52,8 @@ static void do_init(void)
     cg_modules_init();
     pthread_atfork(NULL, NULL, atfork_child);
     __atomic_store_n(&cg_state, CG_ON, __ATOMIC_RELEASE);
-    __atomic_store_n(&cg_gate, CG_GATE_ON, __ATOMIC_RELEASE);
+    cg_gate_set(CG_GATE_ON, 1); /* keeping the bits a module's init set */
+    cg_gate_set(CG_GATE_INIT, 0);
     cg_dump_signals_install();
     cg_exits_init();
     errno = saved;

@@ -38,7 +38,7 @@ static void *fwd[HK_COUNT];
     real_t real_ = (real_t)cg_real_fast(HK_##name);                                           \
     if (real_ && __atomic_load_n(&fwd[HK_##name], __ATOMIC_RELAXED) != (void *)real_)          \
         __atomic_store_n(&fwd[HK_##name], (void *)real_, __ATOMIC_RELEASE);                   \
-    int want_ = cg_wants(HK_##name, CG_ALWAYS_##kind, CG_MEMO_##kind, CG_WATCH_##kind, CG_FP_##kind);       \
+    int want_ = cg_wants(HK_##name, CG_ALWAYS_##kind, CG_MEMO_##kind, CG_WATCH_##kind, CG_FP_##kind, CG_DEV_##kind); \
     if (__builtin_expect(want_ == CG_WANT_NO, 1))                                             \
         return CG_REAL_CALL(name, n, sig);                                                    \
     if (want_ == CG_WANT_SIGNAL)                                                              \
@@ -46,7 +46,8 @@ static void *fwd[HK_COUNT];
     if (want_ == CG_WANT_WATCH)                                                               \
         return CG_WATCHED_CALL(name, kind, n, sig);                                           \
     if (want_ == CG_WANT_JUDGE && !CG_ALWAYS_##kind && !CG_MODEL_##kind &&                    \
-        !(CG_MEMO_##kind && (__atomic_load_n(&cg_gate, __ATOMIC_ACQUIRE) & CG_GATE_MEMO))) {   \
+        !(CG_MEMO_##kind && (__atomic_load_n(&cg_gate, __ATOMIC_ACQUIRE) & CG_GATE_MEMO)) &&   \
+        !(CG_DEV_##kind && (__atomic_load_n(&cg_gate, __ATOMIC_ACQUIRE) & CG_GATE_DEV))) {     \
         struct cg_args a_ = {.arg0 = CG_ARG0_##n sig, CG_EXPAND info};                        \
         if (cg_cap_quick_legal(HK_##name, &a_)) /* no capture concerns it */                  \
             return CG_WATCHED_CALL(name, kind, n, sig);                                       \

@@ -18,6 +18,8 @@
 /* A capture may span at most this many streams (origin + joined): a fake limit, not CUDA's. */
 #define FK_MAX_CAP_STREAMS 16
 
+#define FK_MAX_DEVICES 8 /* FAKECUDA_DEVICES at most */
+
 #define FK_STREAM_MAGIC 0x53545245u
 #define FK_EVENT_MAGIC  0x45564e54u
 #define FK_GRAPH_MAGIC  0x47525048u
@@ -47,6 +49,7 @@ struct CUstream_st {
 	uint32_t magic;
 	enum fk_stream_kind kind;
 	unsigned int flags;          /* CU_STREAM_DEFAULT (blocking) or CU_STREAM_NON_BLOCKING */
+	int device;                  /* a user stream's: the current device when it was made */
 	struct fk_op *head, *tail;   /* pending work, FIFO */
 	uint64_t enq, done;          /* ops enqueued / completed: tickets */
 	int worker_running;
@@ -93,6 +96,8 @@ struct fk_capture {
 };
 
 /* driver_stream.c: the one lock, the one condition variable, streams and their workers */
+FK_HIDDEN int fk_device_count(void);   /* FAKECUDA_DEVICES */
+FK_HIDDEN int fk_current_device(void); /* the calling thread's current context's (0: none) */
 FK_HIDDEN extern pthread_mutex_t fk_mu;
 FK_HIDDEN extern pthread_cond_t fk_cv;
 FK_HIDDEN CUresult fk_stream_get(CUstream h, int ptds, struct CUstream_st **out);

@@ -1,8 +1,10 @@
-/* driver_core.c - fake libcuda: initialization, the one device, contexts, error strings.
- * One device (ordinal 0) with one primary context; the driver reports CUDA 13.0. */
+/* driver_core.c - fake libcuda: initialization, the devices, contexts, error strings.
+ * FAKECUDA_DEVICES devices (1 when unset or not 1..FK_MAX_DEVICES), each with one primary
+ * context; a thread has no current context until it sets one. The driver reports CUDA 13.0. */
 #include "driver.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 
 #define FK_DRIVER_VERSION 13000
 
@@ -10,8 +12,21 @@ struct CUctx_st {
 	int device;
 };
 
-static struct CUctx_st fk_primary_ctx = { 0 };
+static struct CUctx_st fk_primary_ctx[FK_MAX_DEVICES] = { {0}, {1}, {2}, {3}, {4}, {5}, {6}, {7} };
 static __thread CUcontext fk_current_ctx;
+
+int fk_device_count(void)
+{
+	const char *v = getenv("FAKECUDA_DEVICES");
+	int n = v ? atoi(v) : 1;
+
+	return n >= 1 && n <= FK_MAX_DEVICES ? n : 1;
+}
+
+int fk_current_device(void)
+{
+	return fk_current_ctx ? fk_current_ctx->device : 0;
+}
 
 FK_EXPORT CUresult cuInit(unsigned int Flags)
 {
@@ -30,7 +45,7 @@ FK_EXPORT CUresult cuDeviceGetCount(int *count)
 {
 	if (!count)
 		return CUDA_ERROR_INVALID_VALUE;
-	*count = 1;
+	*count = fk_device_count();
 	return CUDA_SUCCESS;
 }
 
@@ -38,9 +53,9 @@ FK_EXPORT CUresult cuDeviceGet(CUdevice *device, int ordinal)
 {
 	if (!device)
 		return CUDA_ERROR_INVALID_VALUE;
-	if (ordinal != 0)
+	if (ordinal < 0 || ordinal >= fk_device_count())
 		return CUDA_ERROR_INVALID_DEVICE;
-	*device = 0;
+	*device = ordinal;
 	return CUDA_SUCCESS;
 }
 
@@ -48,9 +63,9 @@ FK_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
 {
 	if (!pctx)
 		return CUDA_ERROR_INVALID_VALUE;
-	if (dev != 0)
+	if (dev < 0 || dev >= fk_device_count())
 		return CUDA_ERROR_INVALID_DEVICE;
-	*pctx = &fk_primary_ctx;
+	*pctx = &fk_primary_ctx[dev];
 	return CUDA_SUCCESS;
 }
 
@@ -64,9 +79,19 @@ FK_EXPORT CUresult cuCtxGetCurrent(CUcontext *pctx)
 
 FK_EXPORT CUresult cuCtxSetCurrent(CUcontext ctx)
 {
-	if (ctx && ctx != &fk_primary_ctx)
+	if (ctx && (ctx < fk_primary_ctx || ctx >= fk_primary_ctx + fk_device_count()))
 		return CUDA_ERROR_INVALID_CONTEXT;
 	fk_current_ctx = ctx;
+	return CUDA_SUCCESS;
+}
+
+FK_EXPORT CUresult cuCtxGetDevice(CUdevice *device)
+{
+	if (!device)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (!fk_current_ctx)
+		return CUDA_ERROR_INVALID_CONTEXT;
+	*device = fk_current_ctx->device;
 	return CUDA_SUCCESS;
 }
 

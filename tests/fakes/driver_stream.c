@@ -38,6 +38,7 @@ static struct CUstream_st *fk_new_stream(enum fk_stream_kind kind, unsigned int 
 	s->magic = FK_STREAM_MAGIC;
 	s->kind = kind;
 	s->flags = flags;
+	s->device = fk_current_device();
 	s->next_all = fk_legacy.next_all;
 	fk_legacy.next_all = s;
 	return s;
@@ -308,6 +309,33 @@ FK_EXPORT CUresult cuStreamGetFlags(CUstream hStream, unsigned int *flags)
 FK_EXPORT CUresult cuStreamGetFlags_ptsz(CUstream hStream, unsigned int *flags)
 {
 	return fk_stream_get_flags(hStream, flags, 1);
+}
+
+/* A user stream's device is the one current when it was made; the legacy and per-thread streams
+ * are the current context's. */
+static CUresult fk_stream_get_device(CUstream h, CUdevice *device, int ptds)
+{
+	struct CUstream_st *s;
+	CUresult r;
+
+	if (!device)
+		return CUDA_ERROR_INVALID_VALUE;
+	pthread_mutex_lock(&fk_mu);
+	r = fk_stream_get(h, ptds, &s);
+	if (r == CUDA_SUCCESS)
+		*device = s->kind == FK_STREAM_USER ? s->device : fk_current_device();
+	pthread_mutex_unlock(&fk_mu);
+	return r;
+}
+
+FK_EXPORT CUresult cuStreamGetDevice(CUstream hStream, CUdevice *device)
+{
+	return fk_stream_get_device(hStream, device, 0);
+}
+
+FK_EXPORT CUresult cuStreamGetDevice_ptsz(CUstream hStream, CUdevice *device)
+{
+	return fk_stream_get_device(hStream, device, 1);
 }
 
 /* Synchronize (query == 0) or query a stream, after the capture rules:

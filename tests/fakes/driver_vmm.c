@@ -123,7 +123,8 @@ FK_EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *h, size_t size, con
 			       unsigned long long flags)
 {
 	if (!prop || flags || prop->type != CU_MEM_ALLOCATION_TYPE_PINNED ||
-	    prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE || prop->location.id != 0)
+	    prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE || prop->location.id < 0 ||
+	    prop->location.id >= fk_device_count())
 		return CUDA_ERROR_INVALID_VALUE;
 	return fk_vmm_new(size, (unsigned)prop->requestedHandleTypes, 0, h);
 }

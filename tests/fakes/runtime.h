@@ -18,6 +18,8 @@
 	X(cuDeviceGetCount, 13000, (int *)) \
 	X(cuDevicePrimaryCtxRetain, 13000, (CUcontext *, CUdevice)) \
 	X(cuCtxSetCurrent, 13000, (CUcontext)) \
+	X(cuCtxGetDevice, 2000, (CUdevice *)) \
+	X(cuStreamGetDevice, 12080, (CUstream, CUdevice *)) \
 	X(cuCtxSynchronize, 2000, (void)) \
 	X(cuCtxSetLimit, 3010, (CUlimit, size_t)) \
 	X(cuDeviceGetAttribute, 2000, (int *, CUdevice_attribute, CUdevice)) \

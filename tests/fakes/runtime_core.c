@@ -236,16 +236,22 @@ RT_EXPORT cudaError_t cudaGetDevice(int *device)
 	if (!device)
 		return rt_error(cudaErrorInvalidValue);
 	RT_INIT();
-	*device = 0;
-	return cudaSuccess;
+	return RT_CALL(cuCtxGetDevice, device);
 }
 
+/* The device's primary context becomes the thread's current one (as the real runtime does). */
 RT_EXPORT cudaError_t cudaSetDevice(int device)
 {
 	CUdevice d;
+	CUcontext ctx;
+	cudaError_t e;
 
 	RT_INIT();
-	return RT_CALL(cuDeviceGet, &d, device);
+	if ((e = RT_CALL(cuDeviceGet, &d, device)) != cudaSuccess)
+		return e;
+	if ((e = RT_CALL(cuDevicePrimaryCtxRetain, &ctx, d)) != cudaSuccess)
+		return e;
+	return RT_CALL(cuCtxSetCurrent, ctx);
 }
 
 RT_EXPORT cudaError_t cudaDeviceSynchronize(void)

@@ -693,6 +693,45 @@ static void test_procaddr(void)
 	      "too-old version not reported VERSION_NOT_SUFFICIENT");
 }
 
+/* ---- several devices (FAKECUDA_DEVICES): current device per thread, a stream's device ---- */
+
+static void test_devices(void)
+{
+	typedef CUresult (*get_device_t)(CUstream, CUdevice *);
+	void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+	get_device_t stream_device = lib ? (get_device_t)dlsym(lib, "cuStreamGetDevice") : NULL;
+	cudaStream_t s0, s1;
+	CUdevice d = -1;
+	int n = 0, cur = -1;
+
+	CHECK(stream_device != NULL, "cuStreamGetDevice not exported");
+	if (!stream_device)
+		return;
+	setenv("FAKECUDA_DEVICES", "2", 1);
+	EXPECT(cudaGetDeviceCount(&n), cudaSuccess);
+	CHECK(n == 2, "FAKECUDA_DEVICES=2: %d devices", n);
+	EXPECT(cudaGetDevice(&cur), cudaSuccess);
+	CHECK(cur == 0, "current device %d at first", cur);
+	EXPECT(cudaStreamCreate(&s0), cudaSuccess);
+	EXPECT(cudaSetDevice(1), cudaSuccess);
+	EXPECT(cudaGetDevice(&cur), cudaSuccess);
+	CHECK(cur == 1, "current device %d after cudaSetDevice(1)", cur);
+	EXPECT(cudaStreamCreate(&s1), cudaSuccess);
+	CHECK(stream_device((CUstream)s0, &d) == CUDA_SUCCESS && d == 0, "stream made on device 0: device %d", d);
+	CHECK(stream_device((CUstream)s1, &d) == CUDA_SUCCESS && d == 1, "stream made on device 1: device %d", d);
+	CHECK(stream_device(NULL, &d) == CUDA_SUCCESS && d == 1, "legacy stream with device 1 current: %d", d);
+	EXPECT(cudaSetDevice(2), cudaErrorInvalidDevice);
+	cudaGetLastError();
+	EXPECT(cudaSetDevice(0), cudaSuccess);
+	CHECK(stream_device(NULL, &d) == CUDA_SUCCESS && d == 0, "legacy stream with device 0 current: %d", d);
+	EXPECT(cudaStreamDestroy(s0), cudaSuccess);
+	EXPECT(cudaStreamDestroy(s1), cudaSuccess);
+	unsetenv("FAKECUDA_DEVICES");
+	EXPECT(cudaSetDevice(1), cudaErrorInvalidDevice);
+	cudaGetLastError();
+	dlclose(lib);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--ipc-child") == 0)
@@ -704,6 +743,7 @@ int main(int argc, char **argv)
 	test_async();
 	test_memory();
 	test_ipc(argv[0]);
+	test_devices();
 	printf("%d passed, %d failed\n", npass, nfail);
 	return nfail ? 1 : 0;
 }

@@ -3,7 +3,7 @@
 SCEN_CUDA_LIB ?= $(BUILD)/fakes
 SCEN_DIR ?= $(BUILD)/scenarios
 SCEN_CFLAGS := $(CFLAGS_COMMON) -I$(CUDA_HOME)/include
-SCEN_RT := matrix sync_inside alloc_inside threads dlsym_cases lifecycle recorder unhooked exit_after
+SCEN_RT := matrix sync_inside alloc_inside threads dlsym_cases lifecycle recorder unhooked exit_after devices
 SCEN_BIN := $(SCEN_RT:%=$(SCEN_DIR)/%) $(SCEN_DIR)/driver_only $(SCEN_DIR)/nextlib.so $(SCEN_DIR)/early.so \
   $(SCEN_DIR)/logs_probe
 
