@@ -18,6 +18,7 @@ int cuStreamBeginCapture_v2(void *s, int mode);
 int cuStreamEndCapture(void *s, void **g);
 int cuEventRecord(void *e, void *s);
 int cuGraphLaunch(void *e, void *s);
+int cuMemAlloc_v2(unsigned long long *p, size_t n);
 int ncclCommRegister(void *comm, void *buff, size_t size, void **handle);
 int ncclCommDeregister(void *comm, void *handle);
 int ncclAllReduce(const void *sb, void *rb, size_t n, int dt, int op, void *comm, void *s);
@@ -40,6 +41,11 @@ static void body_legal(void) { cuEventRecord(EVENT, CAPTURED); }
 static void body_launch(void) { cuGraphLaunch((void *)0x9000, STREAM); }
 static void body_violation(void) { cuStreamSynchronize(CAPTURED); }
 static void body_mpi(void) { MPI_Allreduce(mpi_in, mpi_out, mpi_n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD); }
+static void body_alloc(void)
+{
+    unsigned long long p;
+    cuMemAlloc_v2(&p, 4096);
+}
 static void body_nccl(void) { ncclAllReduce(bufs, bufs, 1, 7, 0, COMM, STREAM); }
 static void body_memo_hit(void)
 {
@@ -89,6 +95,7 @@ struct bcase {
     long fill;   /* memo cases: registrations made first */
     int mpi;     /* doubles per MPI_Allreduce */
     int capture; /* the body runs inside a capture begun on this thread */
+    int devices; /* > 0: the null driver shows this many devices (NULL_DEVICES; else one) */
 };
 
 static const struct bcase cases[] = {
@@ -100,6 +107,8 @@ static const struct bcase cases[] = {
     {"mpi_allreduce_8B", body_mpi, 0, 0, 1, 0},
     {"mpi_allreduce_1MiB", body_mpi, 0, 0, 131072, 0},
     {"nccl_allreduce", body_nccl, 0, 0, 0, 0},
+    {"alloc_1dev", body_alloc, 0, 0, 0, 0},
+    {"alloc_2dev", body_alloc, 0, 0, 0, 0, 2},
     {"memo_hit", body_memo_hit, 0, 0, 0, 1},
     {"memo_miss_10", body_memo_miss, 0, 10, 0, 0},
     {"memo_miss_1000", body_memo_miss, 0, 1000, 0, 0},
@@ -183,6 +192,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench: unknown case or count\n");
         return 2;
     }
+    if (c->devices)
+        setenv("NULL_DEVICES", c->devices == 2 ? "2" : "1", 1);
     if (c->mpi)
         mpi_setup(c->mpi);
     memo_fill(c->fill);

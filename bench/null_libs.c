@@ -5,6 +5,7 @@
  * to it; nothing here pretends to be CUDA beyond that. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -16,6 +17,9 @@ EXPORT int cuStreamEndCapture(void *s, void **g) { (void)s; if (g) *g = (void *)
 EXPORT int cuEventRecord(void *e, void *s) { (void)e; (void)s; return 0; }
 EXPORT int cuGraphLaunch(void *e, void *s) { (void)e; (void)s; return 0; }
 EXPORT int cuStreamGetFlags(void *s, unsigned *f) { (void)s; *f = 1; return 0; } /* non-blocking */
+EXPORT int cuMemAlloc_v2(unsigned long long *p, size_t n) { *p = 0x10000 + n; return 0; }
+EXPORT int cuDeviceGetCount(int *n) { const char *v = getenv("NULL_DEVICES"); *n = v ? atoi(v) : 1; return 0; }
+EXPORT int cuCtxGetDevice(int *d) { *d = 0; return 0; }
 EXPORT int cuThreadExchangeStreamCaptureMode(int *m) { static __thread int cur; int old = cur; cur = *m; *m = old; return 0; }
 #endif
 

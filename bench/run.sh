@@ -31,6 +31,8 @@ violation_seen_site 20000 1000
 mpi_allreduce_8B 200000 2000
 mpi_allreduce_1MiB 300 10
 nccl_allreduce 1000000 20000
+alloc_1dev 2000000 20000
+alloc_2dev 200000 2000
 memo_hit 100000 2000
 memo_miss_10 20000 1000
 memo_miss_1000 20000 1000

@@ -230,8 +230,8 @@ static void devices_leave(struct cg_call *c)
             on_begin(c);
         return;
     }
-    if (!cg_kinds[k].dev || warm.capturing || (k == K_ALLOC && !c->devmem) || device_count() <= 1)
-        return;
+    if (!cg_kinds[k].dev || device_count() <= 1 || warm.capturing || (k == K_ALLOC && !c->devmem))
+        return; /* (counted at the first allocation of any kind: then one device closes the gate) */
     int d = -1;
     if (k == K_VMM_CREATE ? vmm_device(c, &d) == 0 : ctx_device(&d) == 0) {
         c->dev_known = 1;
