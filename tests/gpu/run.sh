@@ -23,7 +23,7 @@ $PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cu
 echo "== build (real CUDA)"
 DYN=$W/bin-dyn STA=$W/bin-static
 mkdir -p "$DYN" "$STA"
-for s in matrix sync_inside alloc_inside threads dlsym_cases lifecycle recorder unhooked; do
+for s in matrix sync_inside alloc_inside threads dlsym_cases lifecycle recorder unhooked devices; do
   gcc -O2 -rdynamic -I"$CUDA_HOME/include" -o "$DYN/$s" "tests/scenarios/$s.c" -L"$CUDA_HOME/lib64" -lcudart -ldl -lpthread \
     -Wl,-rpath,"$CUDA_HOME/lib64" || echo "BUILD FAIL dyn $s"
   [ "$s" = dlsym_cases ] || nvcc -O2 -o "$STA/$s" "tests/scenarios/$s.c" -lpthread -ldl 2>&1 | grep -v warning || true
@@ -190,6 +190,12 @@ for api in ctypes bindings; do
     [ $m = bare ] || echo "  served (rank 0): $(cat "$I14/pv.$api.$m.logs"/*r0.jsonl 2>/dev/null | grep '"ev":"memo"' | grep -o '"call":"[A-Za-z_]*","decision":"serve"' | cut -d'"' -f4 | sort | uniq -c | tr -s ' ' | tr '\n' ';')"
   done
 done
+
+echo "== issue 14 part 7: a capture's device against its warm-up's (one GPU: the check must stay silent)"
+timeout 120 $PY tests/gpu/device_probe.py >"$I14/device_probe.out" 2>&1
+echo "device probe (exit $?): $(grep '^fact' "$I14/device_probe.out" | cut -d' ' -f2- | tr '\n' ';')"
+grep -v '^fact' "$I14/device_probe.out" | tail -3 | cut -c1-300 | sed 's/^/  /'
+echo "devices scenario (dyn): $(tr '\n' ' ' <"$W/dyn/dv.bare.out" 2>/dev/null); capguard's device warnings in every run of the suites and of PyTorch: $(cat "$W"/dyn/*.err "$W"/static/*.err "$W"/torch.*.err 2>/dev/null | grep -c 'begins on device')"
 
 echo "== issue 13: hang diagnosis on the GPU"
 H=$W/issue13
