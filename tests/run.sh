@@ -375,6 +375,10 @@ fi
 dvw='capture [0-9]* begins on device 0 (stream 0x[0-9a-f]*) at devices+0x[0-9a-f]*, but this thread.s warm-up allocated on device 1 only (first at devices+0x[0-9a-f]*): work launched for that device goes to its streams, not into this capture'
 dvrun() { EXTRA_ENV="FAKECUDA_DEVICES=2 ${EXTRA_ENV:-}" run "$@"; }
 dvrun bare dv.bare "$S/devices" wrong
+dvrun bare dv.twice.bare "$S/devices" twice
+dvrun 1 dv.twice "$S/devices" twice
+expect_eq "devices: a second begin on a capturing stream (refused): capguard asks nothing of that stream (a query of a capturing stream invalidates its capture), results as bare" \
+  "$(rcs dv.twice) | $(rcs dv.twice.bare | sed 's/again=[0-9]*/again=N/')" "$(rcs dv.twice.bare) | begin=0 again=N launch=0 end=0"
 if grep -q '^skip devices' "$T/dv.bare.out"; then
   dvrun 1 dv.one "$S/devices" wrong
   expect_eq "devices: one visible device: the program skips, capguard says nothing of devices" \

@@ -10,8 +10,8 @@
  * devices and the line of the warm-up's first allocation. Only a warning: no call changes.
  * Costs nothing with one visible device: the allocations' gate bit (CG_GATE_DEV) is cleared at
  * the first one judged, when cuDeviceGetCount says 1.
- * Must never: ask the driver about a stream that is already capturing, or hold a lock (it has
- * none: the warned sites are an array of atomics). */
+ * Must never: ask the driver about a stream that is already capturing (that invalidates its
+ * capture), or hold a lock (it has none: the warned sites are an array of atomics). */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -207,10 +207,13 @@ static void devices_init(void)
         cg_gate_set(CG_GATE_DEV, 1);
 }
 
-/* Before a begin: the origin stream's device (it is not capturing yet). */
+/* Before a begin: the origin stream's device. Never of a stream already capturing (a second begin,
+ * which CUDA refuses): cuStreamGetDevice of a capturing stream returns 900 and invalidates its
+ * capture (measured on an H200). */
 static void devices_enter(struct cg_call *c)
 {
-    if (cg_hooks[c->hook].kind != K_BEGIN || !cg_cfg.device_check || c->in_handler || device_count() <= 1)
+    if (cg_hooks[c->hook].kind != K_BEGIN || !cg_cfg.device_check || c->in_handler || device_count() <= 1 ||
+        cg_cap_id_of_stream(&c->args) != 0)
         return;
     c->dev_known = stream_device(c->stream, &c->dev) == 0;
 }

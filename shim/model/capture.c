@@ -630,8 +630,14 @@ static void capture_enter(struct cg_call *c)
     if (k == K_XMODE && c->pmode)
         c->mode = *c->pmode; /* the mode asked for; the real call overwrites it with the old one */
     if (k == K_BEGIN) {
-        /* CUDA refuses (and invalidates the capture for) queries of a stream already capturing */
-        c->blocking = stream_blocking(stream_key(c->stream, c->pt));
+        /* CUDA refuses (and invalidates the capture for) queries of a stream already capturing:
+         * asked before the begin, and never of a stream capturing already (a second begin, which
+         * CUDA refuses: its flags do not matter) */
+        uintptr_t key = stream_key(c->stream, c->pt);
+        cg_cap_lock();
+        int capturing = slot_of_stream(key) >= 0;
+        cg_cap_unlock();
+        c->blocking = capturing ? 0 : stream_blocking(key);
         before_begin(); /* no work after captures runs from here until the begin is tracked */
     }
 }

@@ -30,9 +30,24 @@ d.value = -1
 print("fact cuStreamGetDevice_legacy", cu.cuStreamGetDevice(None, ctypes.byref(d)), d.value)
 d.value = -1
 print("fact cuStreamGetDevice_per_thread", cu.cuStreamGetDevice(ctypes.c_void_p(2), ctypes.byref(d)), d.value)
-# during a capture of that stream (capguard asks before the begin; this says whether it would matter)
-assert ok(cu.cuStreamBeginCapture_v2(s, 2), "cuStreamBeginCapture_v2")
-d.value = -1
-print("fact cuStreamGetDevice_capturing", cu.cuStreamGetDevice(s, ctypes.byref(d)), d.value)
-g = ctypes.c_void_p()
-print("fact end_capture", cu.cuStreamEndCapture(s, ctypes.byref(g)))
+# Queries of a stream while it captures (capguard asks its flags and device before a begin): each on
+# a fresh capture (Relaxed), its code and the capture's end.
+u = ctypes.c_uint()
+i = ctypes.c_int()
+p = ctypes.c_void_p()
+q = ctypes.c_ulonglong()
+queries = [
+    ("cuStreamGetDevice", lambda st: cu.cuStreamGetDevice(st, ctypes.byref(i))),
+    ("cuStreamGetFlags", lambda st: cu.cuStreamGetFlags(st, ctypes.byref(u))),
+    ("cuStreamGetPriority", lambda st: cu.cuStreamGetPriority(st, ctypes.byref(i))),
+    ("cuStreamGetCtx", lambda st: cu.cuStreamGetCtx(st, ctypes.byref(p))),
+    ("cuStreamGetId", lambda st: cu.cuStreamGetId(st, ctypes.byref(q))),
+    ("cuStreamBeginCapture_v2_again", lambda st: cu.cuStreamBeginCapture_v2(st, 2)),
+]
+for name, call in queries:
+    st = ctypes.c_void_p()
+    assert ok(cu.cuStreamCreate(ctypes.byref(st), 1), "cuStreamCreate")
+    assert ok(cu.cuStreamBeginCapture_v2(st, 2), "cuStreamBeginCapture_v2")
+    rc = call(st)
+    g = ctypes.c_void_p()
+    print("fact capturing_%s %d end %d" % (name, rc, cu.cuStreamEndCapture(st, ctypes.byref(g))))

@@ -9,6 +9,9 @@
  *   vmm     warm-up memory from cuMemCreate on device 1 (VMM), a capture on device 0
  *   thread  the main thread warms up on device 1; another thread, which allocated nothing,
  *           captures on device 0 (compared with the process's warm-up, all on one device)
+ *   twice   a second begin on a stream that is already capturing (CUDA refuses it; asking the
+ *           driver for that stream's device would invalidate the capture: measured); runs with
+ *           any number of devices
  * Prints "rc begin N" and "rc end N" per capture: capguard must change none of them. */
 #include <cuda.h>
 #include <dlfcn.h>
@@ -68,6 +71,15 @@ int main(int argc, char **argv)
 {
     const char *v = argc > 1 ? argv[1] : "wrong";
     int n = 0;
+    if (strcmp(v, "twice") == 0) { /* any number of devices */
+        cudaStream_t s;
+        MUST(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+        RC("begin", cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+        RC("again", cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+        RC("launch", cudaLaunchHostFunc(s, scen_noop, NULL));
+        scen_end(s, "end");
+        return 0;
+    }
     MUST(cudaGetDeviceCount(&n));
     if (n < 2) {
         printf("skip devices %d\n", n);
