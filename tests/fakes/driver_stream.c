@@ -295,7 +295,10 @@ static CUresult fk_stream_get_flags(CUstream h, unsigned int *flags, int ptds)
 		return CUDA_ERROR_INVALID_VALUE;
 	pthread_mutex_lock(&fk_mu);
 	r = fk_stream_get(h, ptds, &s);
-	if (r == CUDA_SUCCESS)
+	if (r == CUDA_SUCCESS && s->cap) { /* as cuStreamGetDevice (measured on an H200) */
+		fk_invalidate(s->cap);
+		r = CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+	} else if (r == CUDA_SUCCESS)
 		*flags = s->flags;
 	pthread_mutex_unlock(&fk_mu);
 	return r;
@@ -313,7 +316,8 @@ FK_EXPORT CUresult cuStreamGetFlags_ptsz(CUstream hStream, unsigned int *flags)
 
 /* A user stream's device is the one current when it was made; the legacy and per-thread streams
  * are the current context's. Asked of a capturing stream: 900, and the capture is invalidated
- * (measured on an H200, docs/gpu-runs/2026-12-02-h200-issue14-part7.md). */
+ * (measured on an H200, docs/gpu-runs/2026-12-02-h200-issue14-part7.md; cuStreamGetFlags and
+ * cuStreamGetId too; cuStreamGetPriority and cuStreamGetCtx answer). */
 static CUresult fk_stream_get_device(CUstream h, CUdevice *device, int ptds)
 {
 	struct CUstream_st *s;

@@ -724,6 +724,21 @@ static void test_devices(void)
 	cudaGetLastError();
 	EXPECT(cudaSetDevice(0), cudaSuccess);
 	CHECK(stream_device(NULL, &d) == CUDA_SUCCESS && d == 0, "legacy stream with device 0 current: %d", d);
+	/* a capturing stream's device or flags: 900, and the capture is invalidated (the H200) */
+	{
+		typedef CUresult (*get_flags_t)(CUstream, unsigned int *);
+		get_flags_t get_flags = (get_flags_t)dlsym(lib, "cuStreamGetFlags");
+		unsigned int fl;
+		cudaGraph_t g = NULL;
+		EXPECT(cudaStreamBeginCapture(s0, cudaStreamCaptureModeRelaxed), cudaSuccess);
+		CHECK(stream_device((CUstream)s0, &d) == CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "device of a capturing stream");
+		EXPECT(cudaStreamEndCapture(s0, &g), cudaErrorStreamCaptureInvalidated);
+		cudaGetLastError();
+		EXPECT(cudaStreamBeginCapture(s0, cudaStreamCaptureModeRelaxed), cudaSuccess);
+		CHECK(get_flags && get_flags((CUstream)s0, &fl) == CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "flags of a capturing stream");
+		EXPECT(cudaStreamEndCapture(s0, &g), cudaErrorStreamCaptureInvalidated);
+		cudaGetLastError();
+	}
 	EXPECT(cudaStreamDestroy(s0), cudaSuccess);
 	EXPECT(cudaStreamDestroy(s1), cudaSuccess);
 	unsetenv("FAKECUDA_DEVICES");
