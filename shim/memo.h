@@ -20,7 +20,7 @@ struct cg_obj {
     int type;         /* enum obj_type */
     char key[CG_KEY_MAX];
     uintptr_t handle;
-    uintptr_t aux;    /* the communicator of a registration */
+    uintptr_t aux;    /* the communicator of a registration; an NCCL communicator's unique id (a hash) */
     size_t size;
     int refs;         /* references the program holds */
     int held;         /* released by the program; the real release is held back */
@@ -38,6 +38,7 @@ enum cg_memo_bound { CG_BOUND_KEYS, CG_BOUND_OBJECTS, CG_BOUND_COLL, CG_BOUND_NC
 void cg_memo_bound_reached(enum cg_memo_bound which, const char *what); /* said once per bound */
 
 /* store.c: objects (lock held unless said) */
+struct cg_obj *cg_objs(void); /* every object (by handle): iterate with HASH_ITER(hh, ...) */
 struct cg_obj *cg_obj_by_handle(uintptr_t h);
 struct cg_obj *cg_obj_to_serve(int type, const char *key); /* a held one, else a live shareable one */
 int cg_obj_add(int type, const char *key, uintptr_t handle, uintptr_t aux, size_t size, int shareable); /* -1: at the bound */
@@ -70,6 +71,7 @@ void cg_coll_after(struct cg_call *c);
 int cg_wait_decide(struct cg_call *c); /* MPI_Wait: an MPI_Irecv's output is recorded when it completes */
 void cg_wait_after(struct cg_call *c);
 int cg_unique_id_decide(struct cg_call *c);
+uintptr_t cg_nccl_id_of_init(const struct cg_call *c); /* the hash of an init's unique id, 0: none */
 void cg_unique_id_after(struct cg_call *c);
 void cg_nccl_count(const struct cg_call *c);
 void cg_coll_summary(void);

@@ -528,6 +528,15 @@ EXTRA_ENV="CAPGUARD_MEMO=always" mrun 1 mc.splits $MPIRUN "$S/memo_cases" splits
 expect_eq "memo always: two splits of equal size, different colors, stay distinct" \
   "$(grep -E 'fact (same_handle|a2_b2_same_handle|a2_b2_ident|sum_color0|sum_color1)' "$T/mc.splits.out" | sed 's/^rank [0-9]* //' | sort | uniq -c | awk '{ print $1, $3, $4 }' | tr '\n' ' ')" \
   "2 a2_b2_ident 0 2 a2_b2_same_handle 0 2 same_handle 0 2 sum_color0 1 2 sum_color1 21 "
+if [ -x "$S/allreduce_graph" ]; then
+  # a two-rank NCCL communicator built and destroyed at one site, again and again (issue 15's bench)
+  EXTRA_ENV="CAPGUARD_MEMO=always CAPGUARD_WATCHDOG_MS=3000" mrun 1 ar.again $MPIRUN "$S/allreduce_graph" init 3
+  expect_eq "memo always: a communicator destroyed and built again gets a fresh unique id (the recorded one is stale once its communicator is gone): every init succeeds" \
+    "$(grep -c '^rank [01] init [0-9.]*$' "$T/ar.again.out") $(grep -c '^rank [01] done' "$T/ar.again.out") $(grep -c 'init rc' "$T/ar.again.out")" "2 2 0"
+  EXTRA_ENV="CAPGUARD_MEMO=always" mrun 1 ar.keep $MPIRUN "$S/allreduce_graph" init 5 keep
+  expect_eq "memo always: a communicator built again while the old one lives is served (4 of 5 on each rank)" \
+    "$(grep -c '5 x init of ncclCommInitRank rank=[01] world=2 .*(4 served from the memo' "$T/ar.keep.err") $(grep -c '^rank [01] done' "$T/ar.keep.out")" "2 2"
+fi
 EXTRA_ENV="CAPGUARD_MEMO=always" mrun 1 mc.ref $MPIRUN "$S/memo_cases" refcount
 expect_eq "memo always: a repeat is served the same communicator, reference-counted; the real free runs once" \
   "$(grep -c -E 'fact (c2_equals_c1|c2_usable_after_one_free|freed_ok) 1' "$T/mc.ref.out") $(log mc.ref | grep -c '"call":"MPI_Comm_free","decision":"release"')" "6 2"

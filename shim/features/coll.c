@@ -369,16 +369,38 @@ void cg_coll_after(struct cg_call *c)
 
 
 /* ---- ncclGetUniqueId: inside a capture, the id recorded at this site is handed back, so that
- *      the init it feeds has the key of the communicator it will be served ---- */
+ *      the init it feeds has the key of the communicator it will be served; only while a
+ *      communicator made from that id is alive or held: an id whose communicator was destroyed
+ *      for real is stale (NCCL's bootstrap root for it is gone; an init with it fails or waits) ---- */
+static uintptr_t id_hash(const void *id) { return (uintptr_t)(cg_hash_bytes(id, sizeof(cg_nccl_id), CG_HASH_SEED) | 1); }
+
+uintptr_t cg_nccl_id_of_init(const struct cg_call *c)
+{
+    int h = cg_hook_plain(c->hook);
+    if (h != HK_ncclCommInitRank && h != HK_ncclCommInitRankConfig && h != HK_ncclCommInitRankScalable)
+        return 0;
+    return c->a[2] ? id_hash((const void *)c->a[2]) : 0; /* (Scalable: the first of its ids) */
+}
+
+/* Is a communicator made from the id with this hash alive or held? (lock held) */
+static int id_in_use(uintptr_t h)
+{
+    struct cg_obj *o, *tmp;
+    HASH_ITER(hh, cg_objs(), o, tmp)
+    if (o->type == OBJ_NCCL_COMM && o->aux == h)
+        return 1;
+    return 0;
+}
+
 int cg_unique_id_decide(struct cg_call *c)
 {
     snprintf(c->text->key, sizeof c->text->key, "ncclGetUniqueId site=%016llx", (unsigned long long)cg_memo_site(c));
-    if (!cg_memo_serving() || !c->a[0])
+    if (!cg_memo_serving() || !cg_memo_capturing() || !c->a[0])
         return 1;
     cg_memo_lock();
     struct coll *r = NULL;
     HASH_FIND_STR(colls, c->text->key, r);
-    if (r && r->out_len == sizeof(cg_nccl_id))
+    if (r && r->out_len == sizeof(cg_nccl_id) && id_in_use(id_hash(r->out)))
         memcpy((void *)c->a[0], r->out, sizeof(cg_nccl_id));
     else
         r = NULL;

@@ -297,7 +297,7 @@ static void record(struct cg_call *c, int type)
     uintptr_t h = obj_ops[type].read_out(c);
     if (!h || (type == OBJ_MPI_COMM && h == cg_mpi()->comm_null))
         return;
-    cg_obj_add_locked(type, c->text->key, h, type == OBJ_REG ? c->a[1] : 0,
+    cg_obj_add_locked(type, c->text->key, h, type == OBJ_REG ? c->a[1] : type == OBJ_NCCL_COMM ? cg_nccl_id_of_init(c) : 0,
                       type == OBJ_REG || type == OBJ_VMM_VA || type == OBJ_VMM_MAP ? c->bytes : 0,
                       obj_ops[type].shareable(c));
     cg_memo_log(c, "record", c->text->key, c->text->site, 1);

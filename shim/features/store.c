@@ -87,6 +87,8 @@ int cg_memo_holding(void) { return cg_scopes[cg_cfg.memo].hold && cg_memo_captur
 /* ---- objects ---- */
 static int is_buffer(int type) { return type == OBJ_WORKSPACE || type == OBJ_NCCL_MEM; }
 
+struct cg_obj *cg_objs(void) { return objs; }
+
 struct cg_obj *cg_obj_by_handle(uintptr_t h)
 {
     struct cg_obj *o = NULL;

@@ -32,13 +32,17 @@ $(SCEN_DIR)/early.so: tests/scenarios/early.c
 MPICC ?= mpicc
 SCEN_MPI_CFLAGS ?= $(shell $(MPICC) --showme:compile)
 SCEN_MPI_LIBS ?= $(shell $(MPICC) --showme:link)
-SCEN_BIN += $(SCEN_DIR)/seed $(SCEN_DIR)/lazy_init $(SCEN_DIR)/p2p $(SCEN_DIR)/mnnvl $(SCEN_DIR)/memo_cases $(SCEN_DIR)/nccl_window $(SCEN_DIR)/unknown_mpi
-scenarios: $(SCEN_DIR)/seed $(SCEN_DIR)/lazy_init $(SCEN_DIR)/p2p $(SCEN_DIR)/mnnvl $(SCEN_DIR)/memo_cases $(SCEN_DIR)/nccl_window $(SCEN_DIR)/unknown_mpi
+SCEN_BIN += $(SCEN_DIR)/seed $(SCEN_DIR)/allreduce_graph $(SCEN_DIR)/lazy_init $(SCEN_DIR)/p2p $(SCEN_DIR)/mnnvl $(SCEN_DIR)/memo_cases $(SCEN_DIR)/nccl_window $(SCEN_DIR)/unknown_mpi
+scenarios: $(SCEN_DIR)/seed $(SCEN_DIR)/allreduce_graph $(SCEN_DIR)/lazy_init $(SCEN_DIR)/p2p $(SCEN_DIR)/mnnvl $(SCEN_DIR)/memo_cases $(SCEN_DIR)/nccl_window $(SCEN_DIR)/unknown_mpi
 
 $(SCEN_DIR)/seed: tests/scenarios/seed.c tests/scenarios/scen.h $(SCEN_CUDA_LIB)/libnccl.so
 	@mkdir -p $(SCEN_DIR)
 	$(CC) $(SCEN_CFLAGS) $(SCEN_MPI_CFLAGS) -o $@ $< -L$(SCEN_CUDA_LIB) -lnccl -lcudart \
 	  -lpthread $(SCEN_MPI_LIBS)
+
+$(SCEN_DIR)/allreduce_graph: tests/scenarios/allreduce_graph.c tests/scenarios/scen.h $(SCEN_CUDA_LIB)/libnccl.so
+	@mkdir -p $(SCEN_DIR)
+	$(CC) $(SCEN_CFLAGS) $(SCEN_MPI_CFLAGS) -o $@ $< -L$(SCEN_CUDA_LIB) -lnccl -lcudart $(SCEN_MPI_LIBS)
 
 $(SCEN_DIR)/lazy_init: tests/scenarios/lazy_init.c tests/scenarios/scen.h $(SCEN_CUDA_LIB)/libnccl.so
 	@mkdir -p $(SCEN_DIR)
