@@ -416,6 +416,21 @@ else
   fi
 fi
 
+# ---- issue 15's two-GPU script, dry run on the test doubles (two devices, one rank each) ----
+# tests/gpu/two_gpu.sh is what a two-GPU machine runs; here every case of its table must come out
+# as expected on the doubles (the bandwidth figures mean nothing on them).
+if [ "$CPU_ONLY" = 1 ] && [ "$STATIC" = 0 ] && [ -z "$PRE" ] && [ -x "$S/allreduce_graph" ]; then # (not under a sanitizer)
+  mp=$(for py in python3 /usr/bin/python3; do "$py" -c 'import mpi4py' 2>/dev/null && { echo "$py"; break; }; done)
+  CG_TWO_GPU_DRY=1 CG_BIN="$(dirname "$LIB")" CG_SCEN_DIR="$S" CG_CUDA_LIBDIR="$FAKES" PYTHON=${mp:-python3} OUT="$T" ROUNDS=1 SWEEP_MAX=4096 HANG_S=8 "$ROOT/tests/gpu/two_gpu.sh" >"$T/two_gpu.txt" 2>&1
+  tgrows=$(sed -n '/^== table/,/^== bench/p' "$T/two_gpu.txt" | grep '^[1-6] ')
+  expect_eq "two_gpu.sh dry run: every case of the table as expected (seed NCCL, python seed, asymmetric miss, different collectives, observe unchanged)" \
+    "$(echo "$tgrows" | awk -F'|' '{ gsub(/ /, "", $4); printf "%s ", $4 }')" "yes yes yes yes yes "
+  grep -q '^communicator construction, 20 at one site .*served: 1 of 1' "$T/two_gpu.txt" &&
+    grep -q '^ *4096 | [0-9]' "$T/two_gpu.txt" &&
+    ok "two_gpu.sh dry run: the benchmark tables are printed (memo hits served; the sweep up to SWEEP_MAX)" ||
+    bad "two_gpu.sh dry run: benchmarks" "$(sed -n '/^== bench/,$p' "$T/two_gpu.txt" | head -12 | tr '\n' ' ')"
+fi
+
 # ---- a lazy NCCL init inside a capture: every rank's first collective there (issue 14, part 3) ----
 # Under the default the init the memo cannot serve runs with the thread relaxed: NCCL's own
 # allocations are then legal, the capture completes and the replayed all-reduce is right; reject

@@ -95,7 +95,7 @@ static void sweep_one(ncclComm_t comm, cudaStream_t s, size_t bytes, int n, int 
     int good = 1;
     for (size_t i = 0; i < count && good; i++)
         good = host[i] == (float)(world * (world + 1) / 2 * (int)(i % 13 + 1));
-    SAY("bw %zu %.2f %.3f", bytes, t * 1e6, (double)bytes / t * 2.0 * (world - 1) / world / 1e9);
+    SAY("bw %zu %.2f %.6g", bytes, t * 1e6, (double)bytes / t * 2.0 * (world - 1) / world / 1e9);
     SAY("check %zu %s", bytes, good ? "ok" : "bad");
     SAY("sum %zu %016llx", bytes, (unsigned long long)fnv(host, bytes));
     cudaGraphExecDestroy(e);

@@ -11,7 +11,7 @@ each peer's fd taken with pidfd_getfd and imported, every rank's memory mapped, 
   MODE  symmetric   every rank rebuilds alike inside the capture
         asymmetric  inside the capture the last rank asks for twice the size (a workspace that grows)
 
-Runs on the test doubles or on real CUDA (two ranks may share one GPU). Prints per rank
+Runs on the test doubles or on real CUDA: rank R uses device R % devices (two ranks may share one GPU). Prints per rank
 "rank R construct K rc OK" or "rank R construct K rc FAIL CALL CODE", "rank R endcapture rc N",
 "rank R done". Never exits on an error."""
 import ctypes
@@ -30,6 +30,8 @@ api = sys.argv[1] if len(sys.argv) > 1 else "ctypes"
 mode = sys.argv[2] if len(sys.argv) > 2 else "symmetric"
 libc = ctypes.CDLL(None, use_errno=True)
 rt = ctypes.CDLL("libcudart.so.13")
+_n = ctypes.c_int()
+DEV = rank % _n.value if rt.cudaGetDeviceCount(ctypes.byref(_n)) == 0 and _n.value > 0 else 0  # one GPU per rank
 
 
 def say(line):
@@ -73,7 +75,7 @@ class CtypesDriver:
 
     def __init__(self):
         self.cu = ctypes.CDLL("libcuda.so.1")
-        self.prop = Prop(type=PINNED, handle_types=POSIX_FD, location=Loc(LOC_DEVICE, 0))
+        self.prop = Prop(type=PINNED, handle_types=POSIX_FD, location=Loc(LOC_DEVICE, DEV))
 
     def call(self, name, *args):
         rc = getattr(self.cu, name)(*args)
@@ -111,7 +113,7 @@ class CtypesDriver:
                   ctypes.c_ulonglong(0))
 
     def access(self, va, size):
-        d = Access(location=Loc(LOC_DEVICE, 0), flags=RW)
+        d = Access(location=Loc(LOC_DEVICE, DEV), flags=RW)
         self.call("cuMemSetAccess", ctypes.c_ulonglong(va), ctypes.c_size_t(size), ctypes.byref(d), ctypes.c_size_t(1))
 
     def unmap(self, va, size):
@@ -135,7 +137,7 @@ class BindingsDriver:
         p.type = cu.CUmemAllocationType.CU_MEM_ALLOCATION_TYPE_PINNED
         p.requestedHandleTypes = cu.CUmemAllocationHandleType.CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR
         p.location.type = cu.CUmemLocationType.CU_MEM_LOCATION_TYPE_DEVICE
-        p.location.id = 0
+        p.location.id = DEV
         self.prop = p
 
     def call(self, name, *args):
@@ -169,7 +171,7 @@ class BindingsDriver:
     def access(self, va, size):
         d = self.cu.CUmemAccessDesc()
         d.location.type = self.cu.CUmemLocationType.CU_MEM_LOCATION_TYPE_DEVICE
-        d.location.id = 0
+        d.location.id = DEV
         d.flags = self.cu.CUmemAccess_flags.CU_MEM_ACCESS_FLAGS_PROT_READWRITE
         self.call("cuMemSetAccess", va, size, [d], 1)
 
@@ -236,26 +238,31 @@ def build(drv, when, mult):
     return None
 
 
-assert rt.cudaSetDevice(0) == 0 and rt.cudaFree(None) == 0
-drv = BindingsDriver() if api == "bindings" else CtypesDriver()
-stream = ctypes.c_void_p()
-assert rt.cudaStreamCreateWithFlags(ctypes.byref(stream), 1) == 0
-w = None
-for i in range(1, 4):
+def main():
+    assert rt.cudaSetDevice(DEV) == 0 and rt.cudaFree(None) == 0
+    drv = BindingsDriver() if api == "bindings" else CtypesDriver()
+    stream = ctypes.c_void_p()
+    assert rt.cudaStreamCreateWithFlags(ctypes.byref(stream), 1) == 0
+    w = None
+    for i in range(1, 4):
+        if w:
+            w.destroy()
+        w = build(drv, "warmup%d" % i, 2)
+    assert rt.cudaStreamBeginCapture(stream, 0) == 0
     if w:
         w.destroy()
-    w = build(drv, "warmup%d" % i, 2)
-assert rt.cudaStreamBeginCapture(stream, 0) == 0
-if w:
-    w.destroy()
-w = build(drv, "capture", 4 if mode == "asymmetric" and rank == world - 1 else 2)
-graph = ctypes.c_void_p()
-say("rank %d endcapture rc %d" % (rank, rt.cudaStreamEndCapture(stream, ctypes.byref(graph))))
-comm.Barrier()
-if w:
-    try:
-        w.destroy()
-    except Fail as e:
-        say("rank %d destroy rc FAIL %s %d" % (rank, e.call, e.code))
-comm.Barrier()
-say("rank %d done" % rank)
+    w = build(drv, "capture", 4 if mode == "asymmetric" and rank == world - 1 else 2)
+    graph = ctypes.c_void_p()
+    say("rank %d endcapture rc %d" % (rank, rt.cudaStreamEndCapture(stream, ctypes.byref(graph))))
+    comm.Barrier()
+    if w:
+        try:
+            w.destroy()
+        except Fail as e:
+            say("rank %d destroy rc FAIL %s %d" % (rank, e.call, e.code))
+    comm.Barrier()
+    say("rank %d done" % rank)
+
+
+if __name__ == "__main__":
+    main()
