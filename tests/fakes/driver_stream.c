@@ -286,64 +286,49 @@ FK_EXPORT CUresult cuStreamDestroy_v2(CUstream hStream)
 	return fk_stream_destroy(hStream);
 }
 
-static CUresult fk_stream_get_flags(CUstream h, unsigned int *flags, int ptds)
+/* A query of a stream's properties: flags (what = 0) or device (what = 1). A user stream's device
+ * is the one current when it was made; the legacy and per-thread streams are the current
+ * context's. Asked of a capturing stream, both return 900 and invalidate the capture (measured on
+ * an H200, docs/gpu-runs/2026-12-02-h200-issue14-part7.md; cuStreamGetId too; cuStreamGetPriority
+ * and cuStreamGetCtx answer). */
+static CUresult fk_stream_property(CUstream h, int ptds, int what, int *out)
 {
 	struct CUstream_st *s;
 	CUresult r;
 
-	if (!flags)
-		return CUDA_ERROR_INVALID_VALUE;
-	pthread_mutex_lock(&fk_mu);
-	r = fk_stream_get(h, ptds, &s);
-	if (r == CUDA_SUCCESS && s->cap) { /* as cuStreamGetDevice (measured on an H200) */
-		fk_invalidate(s->cap);
-		r = CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
-	} else if (r == CUDA_SUCCESS)
-		*flags = s->flags;
-	pthread_mutex_unlock(&fk_mu);
-	return r;
-}
-
-FK_EXPORT CUresult cuStreamGetFlags(CUstream hStream, unsigned int *flags)
-{
-	return fk_stream_get_flags(hStream, flags, 0);
-}
-
-FK_EXPORT CUresult cuStreamGetFlags_ptsz(CUstream hStream, unsigned int *flags)
-{
-	return fk_stream_get_flags(hStream, flags, 1);
-}
-
-/* A user stream's device is the one current when it was made; the legacy and per-thread streams
- * are the current context's. Asked of a capturing stream: 900, and the capture is invalidated
- * (measured on an H200, docs/gpu-runs/2026-12-02-h200-issue14-part7.md; cuStreamGetFlags and
- * cuStreamGetId too; cuStreamGetPriority and cuStreamGetCtx answer). */
-static CUresult fk_stream_get_device(CUstream h, CUdevice *device, int ptds)
-{
-	struct CUstream_st *s;
-	CUresult r;
-
-	if (!device)
+	if (!out)
 		return CUDA_ERROR_INVALID_VALUE;
 	pthread_mutex_lock(&fk_mu);
 	r = fk_stream_get(h, ptds, &s);
 	if (r == CUDA_SUCCESS && s->cap) {
 		fk_invalidate(s->cap);
 		r = CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
-	} else if (r == CUDA_SUCCESS)
-		*device = s->kind == FK_STREAM_USER ? s->device : fk_current_device();
+	} else if (r == CUDA_SUCCESS && what == 0)
+		*out = (int)s->flags;
+	else if (r == CUDA_SUCCESS)
+		*out = s->kind == FK_STREAM_USER ? s->device : fk_current_device();
 	pthread_mutex_unlock(&fk_mu);
 	return r;
 }
 
+FK_EXPORT CUresult cuStreamGetFlags(CUstream hStream, unsigned int *flags)
+{
+	return fk_stream_property(hStream, 0, 0, (int *)flags);
+}
+
+FK_EXPORT CUresult cuStreamGetFlags_ptsz(CUstream hStream, unsigned int *flags)
+{
+	return fk_stream_property(hStream, 1, 0, (int *)flags);
+}
+
 FK_EXPORT CUresult cuStreamGetDevice(CUstream hStream, CUdevice *device)
 {
-	return fk_stream_get_device(hStream, device, 0);
+	return fk_stream_property(hStream, 0, 1, device);
 }
 
 FK_EXPORT CUresult cuStreamGetDevice_ptsz(CUstream hStream, CUdevice *device)
 {
-	return fk_stream_get_device(hStream, device, 1);
+	return fk_stream_property(hStream, 1, 1, device);
 }
 
 /* Synchronize (query == 0) or query a stream, after the capture rules:
