@@ -45,6 +45,8 @@ else
     gcc -O2 -rdynamic $MPIC -o "$B/$p" "tests/scenarios/$p.c" -L"$CUDA_HOME/lib64" -lnccl -lcudart -lpthread $MPIL \
       -Wl,-rpath,"$CUDA_HOME/lib64" || echo "BUILD FAIL $p"
   done
+  gcc -O2 -rdynamic -I"$CUDA_HOME/include" -o "$B/devices" tests/scenarios/devices.c -L"$CUDA_HOME/lib64" -lcudart -ldl \
+    -lpthread -Wl,-rpath,"$CUDA_HOME/lib64" || echo "BUILD FAIL devices"
 fi
 ROUNDS=${ROUNDS:-3}
 CG=("$BIN/capguard" run)
@@ -118,6 +120,21 @@ go s6.obs 300 observe "$B/allreduce_graph" sweep "$SWEEP_MAX" 4 2
 ok6=$(yes_if '[ -n "$(grep " sum " "$W/s6.bare.out")" ] && [ "$(grep " sum " "$W/s6.bare.out")" = "$(grep " sum " "$W/s6.obs.out")" ] && ! grep -q "check [0-9]* bad" "$W/s6.bare.out" "$W/s6.obs.out"')
 row "6 observe changes nothing" "$(grep -c ' sum ' "$W/s6.bare.out") result hashes; checks bad: $(grep -c 'check [0-9]* bad' "$W/s6.bare.out")" \
   "the same hashes: $(cmp -s <(grep ' sum ' "$W/s6.bare.out") <(grep ' sum ' "$W/s6.obs.out") && echo yes || echo no)" "$ok6"
+
+# ---- 7. a capture begun on a device its warm-up did not use (issue 14, part 7): one process ----
+for v in wrong right; do
+  timeout 60 "$B/devices" $v >"$W/s7.$v.bare.out" 2>"$W/s7.$v.bare.err"
+  echo $? >"$W/s7.$v.bare.status"
+  CAPGUARD=1 CAPGUARD_LOG_DIR="$W/s7.$v.cg.logs" LD_PRELOAD="$BIN/libcapguard.so" timeout 60 "$B/devices" $v \
+    >"$W/s7.$v.cg.out" 2>"$W/s7.$v.cg.err"
+  echo $? >"$W/s7.$v.cg.status"
+done
+rc7() { grep '^rc ' "$W/$1.out" | awk '{ printf "%s=%s ", $2, $3 }'; }
+ok7=$(yes_if '[ "$(rc7 s7.wrong.bare)" = "$(rc7 s7.wrong.cg)" ] && [ -n "$(rc7 s7.wrong.cg)" ] &&
+  [ "$(grep -c "capture 1 begins on device 0 .*warm-up allocated on device 1 only" "$W/s7.wrong.cg.err")" = 1 ] &&
+  [ "$(grep -c "begins on device" "$W/s7.right.cg.err")" = 0 ]')
+row "7 capture on another device than warm-up" "$(rc7 s7.wrong.bare)" \
+  "$(rc7 s7.wrong.cg)named: $(grep -c 'begins on device 0' "$W/s7.wrong.cg.err"); right device: $(grep -c 'begins on device' "$W/s7.right.cg.err")" "$ok7"
 
 echo "== table"
 printf '%-44s | %-58s | %-58s | %s\n' case bare capguard "as expected"

@@ -38,7 +38,7 @@ static void capture_on(int dev)
     MUST(cudaStreamDestroy(s));
 }
 
-static void warm_up_vmm(int dev)
+static CUmemGenericAllocationHandle warm_up_vmm(int dev)
 {
     CUresult (*create)(CUmemGenericAllocationHandle *, size_t, const CUmemAllocationProp *, unsigned long long) =
         (CUresult(*)(CUmemGenericAllocationHandle *, size_t, const CUmemAllocationProp *, unsigned long long))dlsym(
@@ -58,6 +58,15 @@ static void warm_up_vmm(int dev)
         fprintf(stderr, "cuMemCreate on device %d failed\n", dev);
         exit(3);
     }
+    return h;
+}
+
+static void release_vmm(CUmemGenericAllocationHandle h)
+{
+    CUresult (*release)(CUmemGenericAllocationHandle) =
+        (CUresult(*)(CUmemGenericAllocationHandle))dlsym(RTLD_DEFAULT, "cuMemRelease");
+    if (!release || release(h) != CUDA_SUCCESS)
+        fprintf(stderr, "cuMemRelease failed\n");
 }
 
 static void *capture_dev0(void *arg)
@@ -106,8 +115,9 @@ int main(int argc, char **argv)
         capture_on(1);
         capture_on(0);
     } else if (strcmp(v, "vmm") == 0) {
-        warm_up_vmm(1);
+        CUmemGenericAllocationHandle h = warm_up_vmm(1);
         capture_on(0);
+        release_vmm(h);
     } else if (strcmp(v, "thread") == 0) {
         warm_up(1);
         scen_threads(1, capture_dev0);
