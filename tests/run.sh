@@ -398,6 +398,12 @@ else
   log dv.wrong | grep -q '"ev":"capture_device","capture":1,"device":0,"stream":"0x[0-9a-f]*","warmup_devices":\[1\],"warmup_site":"devices+0x[0-9a-f]*","warmup_of":"thread","site":"devices+0x[0-9a-f]*","native":\[{"module":"devices"' &&
     ok "devices: the log's capture_device event has the capture, both devices, both sites and the begin's frames" ||
     bad "devices: log" "$(log dv.wrong | grep capture_device | cut -c1-300)"
+  RB=${CG_REPORT_BIN:-$(dirname "$LIB")/capguard-report}
+  if [ -x "$RB" ]; then
+    "$RB" "$T/dv.wrong.logs" "$T/uh.auto.logs" >"$T/dv.report" 2>&1
+    expect_eq "report: WARNINGS lists the capture on another device (both devices, both sites) and the unhooked call the driver's error log named" \
+      "$(sed -n '/^WARNINGS/,/^$/p' "$T/dv.report" | grep -c -E '^  1 x a capture begun at devices\+0x[0-9a-f]* \(rank 0\) on device 0, but its warm-up allocated on device 1 \(first at devices\+0x[0-9a-f]*\)$|^  1 x cuCtxSetLimit at unhooked\+0x[0-9a-f]* \(rank 0\), not hooked: returned 900; the driver.s error log: "API call conflicts')" "2"
+  fi
   expect_eq "devices: no warning when the capture is on the warm-up's device, or on one of the devices one thread drives, or with CAPGUARD_DEVICE_CHECK=0" \
     "$(grep -c 'begins on device' "$T/dv.right.err" "$T/dv.robin.err" "$T/dv.wrong.off.err" | cut -d: -f2 | tr '\n' ' ')" "0 0 0 "
   expect_eq "devices: a capture after one on the right device, with no allocation between, is compared with the warm-up before (capture 2 named)" \

@@ -90,6 +90,7 @@ json_t *rp_hang(const struct rp_logs *L);        /* report_hang.c */
 char *rp_call_context(const json_t *watchdog);
 json_t *rp_violations(const struct rp_logs *L);  /* report_events.c */
 json_t *rp_repeats(const struct rp_logs *L);     /* report_events.c */
+json_t *rp_warnings(const struct rp_logs *L);    /* report_events.c: witness, capture_device */
 json_t *rp_captures(const struct rp_logs *L);    /* report_events.c */
 json_t *rp_watchdog(const struct rp_logs *L);    /* report_events.c */
 json_t *rp_memo(const struct rp_logs *L);        /* report_memo.c */

@@ -2,7 +2,10 @@
  * policy/actions and predicted codes; REPEATED INITS by (call, first_site, site), a key's
  * count and served taken from its last `repeat` in each process; CAPTURES begun, ended and
  * failed per rank (ranks with the same numbers grouped) and the cause of each failed capture;
- * WATCHDOG calls named and returned, by call. Must never: add a key's cumulative counts twice.
+ * WATCHDOG calls named and returned, by call; WARNINGS: the driver's error log's failures of
+ * calls capguard does not hook during captures (`witness`) by (entry, site), and captures begun
+ * on a device their warm-up did not use (`capture_device`) by (site, warm-up site).
+ * Must never: add a key's cumulative counts twice.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +155,43 @@ json_t *rp_repeats(const struct rp_logs *L)
         json_decref(last);
     }
     return nonempty(sorted_by(gl.a, "count"));
+}
+
+json_t *rp_warnings(const struct rp_logs *L)
+{
+    struct glist wl = { json_array(), "entry", "site", NULL }, dl = { json_array(), "site", "warmup_site", NULL };
+    for (size_t i = 0; i < L->nprocs; i++) {
+        const struct rp_proc *p = &L->procs[i];
+        size_t k, j;
+        json_t *ev, *d;
+        json_array_foreach(p->evs, k, ev) {
+            json_t *g;
+            if (rp_is(ev, "witness") && json_is_true(json_object_get(ev, "concerns_capture"))) {
+                g = group_of(&wl, rp_str(ev, "entry"), rp_str(ev, "site"), NULL);
+                add_distinct(g, "codes", json_integer(rp_int(ev, "code", 0)));
+                if (rp_str(ev, "message") && !json_object_get(g, "message"))
+                    json_object_set_new(g, "message", json_string(rp_str(ev, "message")));
+            } else if (rp_is(ev, "capture_device")) {
+                g = group_of(&dl, rp_str(ev, "site"), rp_str(ev, "warmup_site"), NULL);
+                add_distinct(g, "devices", json_integer(rp_int(ev, "device", 0)));
+                json_array_foreach(json_object_get(ev, "warmup_devices"), j, d)
+                    add_distinct(g, "warmup_devices", json_integer(json_integer_value(d)));
+            } else {
+                continue;
+            }
+            rp_count(g, "count", 1);
+            rp_rankset_add(json_object_get(g, "ranks"), p->rank);
+        }
+    }
+    json_t *w = nonempty(sorted_by(wl.a, "count")), *dv = nonempty(sorted_by(dl.a, "count"));
+    if (!w && !dv)
+        return NULL;
+    json_t *out = json_object();
+    if (w)
+        json_object_set_new(out, "unhooked", w);
+    if (dv)
+        json_object_set_new(out, "devices", dv);
+    return out;
 }
 
 struct cap_counts {

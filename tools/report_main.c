@@ -102,6 +102,7 @@ static json_t *build(const struct rp_logs *L)
     add(r, "header", rp_header(L));
     add(r, "hang", rp_hang(L));
     add(r, "violations", rp_violations(L));
+    add(r, "warnings", rp_warnings(L));
     add(r, "repeats", rp_repeats(L));
     add(r, "memo", rp_memo(L));
     add(r, "fingerprints", rp_fingerprints(L));

@@ -178,6 +178,31 @@ static void memo_count_line(FILE *out, const json_t *g, const char *ranks)
     fputc(')', out);
 }
 
+static void unhooked_line(FILE *out, const json_t *g, const char *ranks)
+{
+    fprintf(out, "%lld x %s at %s (%s), not hooked: returned", rp_int(g, "count", 0), or_q(g, "entry"),
+            or_q(g, "site"), ranks);
+    ints_joined(out, " ", json_object_get(g, "codes"));
+    if (rp_str(g, "message"))
+        fprintf(out, "; the driver's error log: \"%s\"", rp_str(g, "message"));
+}
+
+static void device_line(FILE *out, const json_t *g, const char *ranks)
+{
+    fprintf(out, "%lld x a capture begun at %s (%s) on device", rp_int(g, "count", 0), or_q(g, "site"), ranks);
+    ints_joined(out, " ", json_object_get(g, "devices"));
+    fputs(", but its warm-up allocated on device", out);
+    ints_joined(out, " ", json_object_get(g, "warmup_devices"));
+    fprintf(out, " (first at %s)", or_q(g, "warmup_site"));
+}
+
+static void warnings(FILE *out, const json_t *w)
+{
+    fputs("\nWARNINGS\n", out);
+    each_group(out, json_object_get(w, "unhooked"), "", unhooked_line);
+    each_group(out, json_object_get(w, "devices"), "", device_line);
+}
+
 static void violations(FILE *out, const json_t *a)
 {
     fputs("\nVIOLATIONS\n", out);
@@ -320,6 +345,8 @@ void rp_text(FILE *out, const json_t *report)
         hang(out, s);
     if ((s = json_object_get(report, "violations")))
         violations(out, s);
+    if ((s = json_object_get(report, "warnings")))
+        warnings(out, s);
     if (json_object_get(report, "repeats") || json_object_get(report, "memo"))
         repeats_and_memo(out, json_object_get(report, "repeats"), json_object_get(report, "memo"));
     if ((s = json_object_get(report, "fingerprints")))
