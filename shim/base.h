@@ -123,6 +123,16 @@ static inline void cg_set_busy(int on)
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
+/* A real call made from capguard's own code: the thread is not marked busy meanwhile (a signal
+ * handler that interrupts it is the program's). */
+#define cg_real_from_self(expr)    \
+    ({                             \
+        cg_set_busy(0);            \
+        __typeof__(expr) rf_ = (expr); \
+        cg_set_busy(1);            \
+        rf_;                       \
+    })
+
 /* ---- configuration (base/config.c, config.def) ---- */
 #define CG_PATH_MAX 512
 struct cg_config {
@@ -159,6 +169,8 @@ extern void *cg_real_ptr[HK_COUNT];
 extern void *(*cg_real_dlsym)(void *, const char *);
 void *cg_real(int hook);
 void *cg_drv_sym(const char *name);
+/* The same, looked up once into *cache (a static of the caller; NULL stays unknown: asked again). */
+void *cg_drv_sym_once(void **cache, const char *name);
 void *cg_lib_sym(int lib, const char *name); /* a real symbol of an already-loaded library, or NULL */
 int cg_missing(int hook);
 unsigned cg_proc_unmatched(void);

@@ -159,6 +159,16 @@ void *cg_drv_sym(const char *name)
     return cg_lib_sym(CG_LIB_DRV, name);
 }
 
+void *cg_drv_sym_once(void **cache, const char *name)
+{
+    void *p = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
+    if (!p) {
+        p = cg_drv_sym(name);
+        __atomic_store_n(cache, p, __ATOMIC_RELEASE);
+    }
+    return p;
+}
+
 /* No libc string function here: the dlsym redirect runs this for a sanitizer runtime's own
  * look-ups before that runtime is ready, and its interceptors (TSan's strcmp) are not. */
 static int same_name(const char *a, const char *b)

@@ -40,24 +40,6 @@ static unsigned n_warned, n_unsaid;
 typedef int (*count_fn)(int *);
 typedef int (*ctx_dev_fn)(int *);
 typedef int (*stream_dev_fn)(void *, int *);
-static void *sym(void **cache, const char *name)
-{
-    void *p = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
-    if (!p) {
-        p = cg_drv_sym(name);
-        __atomic_store_n(cache, p, __ATOMIC_RELEASE);
-    }
-    return p;
-}
-
-/* The driver's answer, capguard's code marked as not running meanwhile (as for any real call). */
-#define DRIVER(expr)        \
-    ({                      \
-        cg_set_busy(0);     \
-        int rc_ = (expr);   \
-        cg_set_busy(1);     \
-        rc_;                \
-    })
 
 static int device_count(void)
 {
@@ -65,11 +47,11 @@ static int device_count(void)
     if (n)
         return n;
     static void *cache;
-    count_fn count = (count_fn)sym(&cache, "cuDeviceGetCount");
+    count_fn count = (count_fn)cg_drv_sym_once(&cache, "cuDeviceGetCount");
     int k = 0;
     if (!count)
         n = 1;
-    else if (DRIVER(count(&k)) == 0)
+    else if (cg_real_from_self(count(&k)) == 0)
         n = k > 0 ? k : 1;
     else
         return 0; /* not initialised yet: asked again later */
@@ -82,8 +64,8 @@ static int device_count(void)
 static int ctx_device(int *d)
 {
     static void *cache;
-    ctx_dev_fn get = (ctx_dev_fn)sym(&cache, "cuCtxGetDevice");
-    return get ? DRIVER(get(d)) : -1;
+    ctx_dev_fn get = (ctx_dev_fn)cg_drv_sym_once(&cache, "cuCtxGetDevice");
+    return get ? cg_real_from_self(get(d)) : -1;
 }
 
 /* The device of a stream handle: 0 (the legacy stream, or the per-thread one in a _ptsz call),
@@ -93,8 +75,8 @@ static int stream_device(void *s, int *d)
     if ((uintptr_t)s <= 2)
         return ctx_device(d);
     static void *cache;
-    stream_dev_fn get = (stream_dev_fn)sym(&cache, "cuStreamGetDevice");
-    return get ? DRIVER(get(s, d)) : -1;
+    stream_dev_fn get = (stream_dev_fn)cg_drv_sym_once(&cache, "cuStreamGetDevice");
+    return get ? cg_real_from_self(get(s, d)) : -1;
 }
 
 /* cuMemCreate's device: CUmemAllocationProp's location {type, id} at bytes 8..15. */

@@ -352,12 +352,8 @@ static int stream_blocking(uintptr_t key)
 {
     if ((key & 0xff) == 2 && key > 0xff)
         return 1; /* per-thread default stream synchronizes with the legacy stream */
-    static int (*cached)(void *, unsigned *);
-    int (*get_flags)(void *, unsigned *) = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);
-    if (!get_flags) {
-        get_flags = (int (*)(void *, unsigned *))cg_drv_sym("cuStreamGetFlags");
-        __atomic_store_n(&cached, get_flags, __ATOMIC_RELEASE);
-    }
+    static void *cache;
+    int (*get_flags)(void *, unsigned *) = (int (*)(void *, unsigned *))cg_drv_sym_once(&cache, "cuStreamGetFlags");
     unsigned flags = 0;
     if (!get_flags || get_flags((void *)key, &flags) != 0)
         return 0;
@@ -554,14 +550,10 @@ uint64_t cg_cap_witness(int code, const char *cause)
 int cg_cap_invalidated(const struct cg_call *c)
 {
     uintptr_t key = c->cap_stream;
-    static int (*cached)(void *, int *);
+    static void *cache;
     if (c->cap < 0 || key == CG_STREAM_LEGACY || ((key & 0xff) == 2 && key > 0xff && key >> 8 != (uintptr_t)cg_tid()))
         return 0;
-    int (*is_capturing)(void *, int *) = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);
-    if (!is_capturing) {
-        is_capturing = (int (*)(void *, int *))cg_drv_sym("cuStreamIsCapturing");
-        __atomic_store_n(&cached, is_capturing, __ATOMIC_RELEASE);
-    }
+    int (*is_capturing)(void *, int *) = (int (*)(void *, int *))cg_drv_sym_once(&cache, "cuStreamIsCapturing");
     int status = 0;
     void *stream = (key & 0xff) == 2 && key > 0xff ? (void *)2 : (void *)key; /* CU_STREAM_PER_THREAD */
     return is_capturing && is_capturing(stream, &status) == 0 && status == 2; /* CU_STREAM_CAPTURE_STATUS_INVALIDATED */

@@ -114,19 +114,12 @@ const char *cg_signal_last(void)
 /* ---- one judged call ---- */
 static int exchange_mode(int mode)
 {
-    static int (*cached)(int *);
-    int (*xchg)(int *) = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);
-    if (!xchg) {
-        xchg = (int (*)(int *))cg_drv_sym("cuThreadExchangeStreamCaptureMode");
-        if (!xchg)
-            xchg = (int (*)(int *))cg_real(HK_cudaThreadExchangeStreamCaptureMode);
-        __atomic_store_n(&cached, xchg, __ATOMIC_RELEASE);
-    }
-    if (xchg) {
-        cg_set_busy(0);
-        xchg(&mode);
-        cg_set_busy(1);
-    }
+    static void *cache;
+    int (*xchg)(int *) = (int (*)(int *))cg_drv_sym_once(&cache, "cuThreadExchangeStreamCaptureMode");
+    if (!xchg)
+        xchg = (int (*)(int *))cg_real(HK_cudaThreadExchangeStreamCaptureMode);
+    if (xchg)
+        cg_real_from_self(xchg(&mode));
     return mode;
 }
 
