@@ -138,6 +138,8 @@ struct cg_call {
     uintptr_t cap_stream;
     int began;      /* K_BEGIN: the capture was tracked (cap, cap_id) */
     int untracked;  /* K_BEGIN: beyond the model's bound: not guarded */
+    int capturing_already; /* K_BEGIN: its stream captures already (a second begin, which CUDA
+                            * refuses): nothing may be asked of that stream (the model, on_enter) */
     int dev_known;  /* dev is known: */
     int dev;        /* K_BEGIN: the origin stream's device; a device allocation's device */
     int ended;      /* K_END: the capture the model forgot (cap_id; its cause in text->cause) */

@@ -189,13 +189,13 @@ static void devices_init(void)
         cg_gate_set(CG_GATE_DEV, 1);
 }
 
-/* Before a begin: the origin stream's device. Never of a stream already capturing (a second begin,
- * which CUDA refuses): cuStreamGetDevice of a capturing stream returns 900 and invalidates its
- * capture (measured on an H200). */
-static void devices_enter(struct cg_call *c)
+/* Just before a begin (after the model's on_enter): the origin stream's device. Never of a stream
+ * already capturing (a second begin, which CUDA refuses): cuStreamGetDevice of a capturing stream
+ * returns 900 and invalidates its capture (measured on an H200). */
+static void devices_before(struct cg_call *c)
 {
-    if (cg_hooks[c->hook].kind != K_BEGIN || !cg_cfg.device_check || c->in_handler || device_count() <= 1 ||
-        cg_cap_id_of_stream(&c->args) != 0)
+    if (cg_hooks[c->hook].kind != K_BEGIN || !cg_cfg.device_check || c->in_handler || c->capturing_already ||
+        device_count() <= 1)
         return;
     c->dev_known = stream_device(c->stream, &c->dev) == 0;
 }
@@ -237,5 +237,5 @@ static void devices_summary(void)
            n == 1 ? "" : "s");
 }
 
-CG_MODULE(devices, .init = devices_init, .on_enter = devices_enter, .on_leave = devices_leave,
+CG_MODULE(devices, .init = devices_init, .before_forward = devices_before, .on_leave = devices_leave,
           .summary = devices_summary);

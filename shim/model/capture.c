@@ -627,9 +627,9 @@ static void capture_enter(struct cg_call *c)
          * CUDA refuses: its flags do not matter) */
         uintptr_t key = stream_key(c->stream, c->pt);
         cg_cap_lock();
-        int capturing = slot_of_stream(key) >= 0;
+        c->capturing_already = slot_of_stream(key) >= 0;
         cg_cap_unlock();
-        c->blocking = capturing ? 0 : stream_blocking(key);
+        c->blocking = c->capturing_already ? 0 : stream_blocking(key);
         before_begin(); /* no work after captures runs from here until the begin is tracked */
     }
 }
