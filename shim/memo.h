@@ -10,7 +10,7 @@
 
 enum obj_type {
     OBJ_MPI_COMM, OBJ_NCCL_COMM, OBJ_IPC_MAP, OBJ_WORKSPACE, OBJ_NCCL_MEM, OBJ_REG,
-    OBJ_VMM_ALLOC, OBJ_VMM_VA, OBJ_VMM_MAP, OBJ_VMM_IMPORT, /* vmm.c's keys */
+    OBJ_VMM_ALLOC, OBJ_VMM_VA, OBJ_VMM_MAP, OBJ_VMM_IMPORT, /* virtual memory (memo.c's vmm_*_key) */
     OBJ_TYPES
 };
 
@@ -20,7 +20,8 @@ struct cg_obj {
     int type;         /* enum obj_type */
     char key[CG_KEY_MAX];
     uintptr_t handle;
-    uintptr_t aux;    /* the communicator of a registration; an NCCL communicator's unique id (a hash) */
+    uintptr_t aux;    /* a registration's communicator; an NCCL communicator's unique id (a hash); a VMM
+                       * allocation's kept fd + 1 */
     size_t size;
     int refs;         /* references the program holds */
     int held;         /* released by the program; the real release is held back */
